@@ -1,0 +1,154 @@
+use super::*;
+use crate::records::{FunctionConfig, LoggingSettings, StateInfo};
+use std::collections::BTreeMap;
+
+fn record(name: &str, revision: &str) -> FunctionRecord {
+    FunctionRecord {
+        name: name.into(),
+        config: FunctionConfig {
+            runtime: "python3.12".into(),
+            handler: "app.handler".into(),
+            role: "arn:aws:iam::000000000000:role/r".into(),
+            description: String::new(),
+            timeout_seconds: 3,
+            memory_mb: 128,
+            ephemeral_storage_mb: 512,
+            environment: BTreeMap::new(),
+            architectures: vec!["x86_64".into()],
+            package_type: "Zip".into(),
+            tracing_mode: "PassThrough".into(),
+            logging: LoggingSettings {
+                log_format: "Text".into(),
+                application_log_level: None,
+                system_log_level: None,
+                log_group: format!("/aws/lambda/{name}"),
+            },
+            layers: vec![],
+            dead_letter_target_arn: None,
+            kms_key_arn: None,
+        },
+        code_sha256_hex: "ab".repeat(32),
+        code_size: 10,
+        revision_id: revision.into(),
+        last_modified: chrono::Utc::now(),
+        state: StateInfo {
+            state: "Active".into(),
+            state_reason: None,
+            state_reason_code: None,
+            last_update_status: "Successful".into(),
+            last_update_status_reason: None,
+            last_update_status_reason_code: None,
+        },
+        tags: BTreeMap::new(),
+        policy: vec![],
+    }
+}
+
+fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite")).expect("open");
+    (dir, store)
+}
+
+#[tokio::test]
+async fn insert_get_and_duplicate() {
+    let (_dir, store) = open();
+    let r = record("f", "r1");
+    store.insert_function(&r).await.expect("insert");
+    assert_eq!(store.get_function("f").await.expect("get"), Some(r.clone()));
+    assert!(matches!(
+        store.insert_function(&r).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(store.get_function("g").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn list_pages_in_name_order() {
+    let (_dir, store) = open();
+    for name in ["c", "a", "b", "d"] {
+        store.insert_function(&record(name, "r")).await.expect("insert");
+    }
+    let first: Vec<_> = store
+        .list_functions(None, 3)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(first, ["a", "b", "c"]);
+    let rest: Vec<_> = store
+        .list_functions(Some("c"), 3)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(rest, ["d"]);
+}
+
+#[tokio::test]
+async fn concurrent_updates_from_one_revision_exactly_one_wins() {
+    let (_dir, store) = open();
+    store.insert_function(&record("f", "r0")).await.expect("insert");
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut r = record("f", &format!("r{}", i + 1));
+                r.config.description = format!("writer {i}");
+                store.replace_function(&r, "r0").await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(()) => wins += 1,
+            Err(StoreError::RevisionMismatch) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn replace_and_delete_missing() {
+    let (_dir, store) = open();
+    assert!(matches!(
+        store.replace_function(&record("f", "r1"), "r0").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.delete_function("f").await.expect("delete"), None);
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_schema_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.insert_function(&record("f", "r")).await.expect("insert");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert!(store.get_function("f").await.expect("get").is_some());
+    assert_eq!(store.usage().await.expect("usage"), (1, 10));
+    assert_eq!(
+        store.referenced_code().await.expect("refs"),
+        HashSet::from(["ab".repeat(32)])
+    );
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "user_version", 999).expect("pragma");
+    }
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::Migration(_))
+    ));
+}
