@@ -1,0 +1,32 @@
+//! GetAccountSettings.
+
+use crate::{ApiError, AppState, json_response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+/// Lambda's default account limits; Lambent enforces the code-size ones.
+const TOTAL_CODE_SIZE: u64 = 80_530_636_800;
+const CONCURRENT_EXECUTIONS: u64 = 1000;
+
+pub async fn settings(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (function_count, total_code_size) = state.service.usage().await?;
+    let limits = state.service.code_store_limits();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({
+            "AccountLimit": {
+                "TotalCodeSize": TOTAL_CODE_SIZE,
+                "CodeSizeUnzipped": limits.max_unzipped_bytes,
+                "CodeSizeZipped": limits.max_zipped_bytes,
+                "ConcurrentExecutions": CONCURRENT_EXECUTIONS,
+                "UnreservedConcurrentExecutions": CONCURRENT_EXECUTIONS,
+            },
+            "AccountUsage": {
+                "TotalCodeSize": total_code_size,
+                "FunctionCount": function_count,
+            },
+        }),
+    ))
+}

@@ -1,0 +1,107 @@
+//! The front door: Lambda's REST API on one port, with AWS's wire formats, SigV4 verification and
+//! error shapes. It parses and renders; every decision is made by `lambent-control` (what a
+//! function is) or the invoker (how it runs).
+
+mod account;
+mod auth;
+mod body;
+mod code_urls;
+mod error;
+mod functions;
+mod permissions;
+mod query;
+pub mod sigv4;
+mod tagging;
+mod unimplemented;
+pub mod wire;
+
+pub use auth::CredentialSet;
+pub use code_urls::CodeUrls;
+pub use error::ApiError;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use lambent_control::FunctionService;
+use std::sync::Arc;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<FunctionService>,
+    /// `None`: accept any signature (only allowed on loopback; the binary enforces that).
+    pub credentials: Option<Arc<CredentialSet>>,
+    pub code_urls: Arc<CodeUrls>,
+}
+
+/// The whole HTTP surface of a Lambent server.
+pub fn router(state: AppState) -> Router {
+    let lambda = Router::new()
+        .route(
+            "/2015-03-31/functions",
+            post(functions::create).get(functions::list),
+        )
+        .route("/2015-03-31/functions/", get(functions::list))
+        .route(
+            "/2015-03-31/functions/{name}",
+            get(functions::get).delete(functions::delete),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(functions::get_configuration).put(functions::update_configuration),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/code",
+            axum::routing::put(functions::update_code),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            post(permissions::add).get(permissions::get),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{statement_id}",
+            delete(permissions::remove),
+        )
+        .route(
+            "/2020-06-30/functions/{name}/code-signing-config",
+            get(functions::code_signing_config),
+        )
+        .route(
+            "/2017-03-31/tags/{arn}",
+            get(tagging::list).post(tagging::tag).delete(tagging::untag),
+        )
+        .route("/2016-08-19/account-settings", get(account::settings))
+        .route("/2016-08-19/account-settings/", get(account::settings))
+        .fallback(unimplemented::fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::verify));
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(code_urls::ROUTE, get(code_urls::download))
+        .merge(lambda)
+        .layer(middleware::from_fn(request_id))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Every response carries `x-amzn-RequestId`; handlers that know a better id (Invoke) set it first.
+async fn request_id(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if !response.headers().contains_key("x-amzn-RequestId")
+        && let Ok(value) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        response.headers_mut().insert("x-amzn-RequestId", value);
+    }
+    response
+}
+
+pub(crate) fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+pub(crate) fn empty_response(status: StatusCode) -> Response {
+    status.into_response()
+}

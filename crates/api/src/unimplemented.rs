@@ -1,0 +1,111 @@
+//! Every other Lambda operation: answered with Lambda's error shape and the operation's name, so
+//! tools that probe many operations (Terraform, SAM) get an error they can show, not a bare 404.
+
+use crate::ApiError;
+use axum::http::{Method, StatusCode, Uri};
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// (method, path pattern, operation) for the Lambda operations Lambent does not implement yet.
+const OPERATIONS: &[(&str, &str, &str)] = &[
+    ("POST", r"/2015-03-31/functions/[^/]+/invocations", "Invoke"),
+    ("POST", r"/2021-11-15/functions/[^/]+/response-streaming-invocations", "InvokeWithResponseStream"),
+    ("POST", r"/2014-11-13/functions/[^/]+/invoke-async/?", "InvokeAsync"),
+    ("POST", r"/2015-03-31/functions/[^/]+/versions", "PublishVersion"),
+    ("GET", r"/2015-03-31/functions/[^/]+/versions", "ListVersionsByFunction"),
+    ("POST", r"/2015-03-31/functions/[^/]+/aliases", "CreateAlias"),
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases", "ListAliases"),
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "GetAlias"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "UpdateAlias"),
+    ("DELETE", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "DeleteAlias"),
+    ("PUT", r"/2017-10-31/functions/[^/]+/concurrency", "PutFunctionConcurrency"),
+    ("DELETE", r"/2017-10-31/functions/[^/]+/concurrency", "DeleteFunctionConcurrency"),
+    ("GET", r"/2019-09-30/functions/[^/]+/concurrency", "GetFunctionConcurrency"),
+    ("PUT", r"/2019-09-30/functions/[^/]+/provisioned-concurrency", "PutProvisionedConcurrencyConfig"),
+    ("GET", r"/2019-09-30/functions/[^/]+/provisioned-concurrency", "GetProvisionedConcurrencyConfig"),
+    ("DELETE", r"/2019-09-30/functions/[^/]+/provisioned-concurrency", "DeleteProvisionedConcurrencyConfig"),
+    ("GET", r"/2019-09-25/functions/[^/]+/event-invoke-config/list", "ListFunctionEventInvokeConfigs"),
+    ("PUT", r"/2019-09-25/functions/[^/]+/event-invoke-config", "PutFunctionEventInvokeConfig"),
+    ("POST", r"/2019-09-25/functions/[^/]+/event-invoke-config", "UpdateFunctionEventInvokeConfig"),
+    ("GET", r"/2019-09-25/functions/[^/]+/event-invoke-config", "GetFunctionEventInvokeConfig"),
+    ("DELETE", r"/2019-09-25/functions/[^/]+/event-invoke-config", "DeleteFunctionEventInvokeConfig"),
+    ("POST", r"/2015-03-31/event-source-mappings/?", "CreateEventSourceMapping"),
+    ("GET", r"/2015-03-31/event-source-mappings/?", "ListEventSourceMappings"),
+    ("GET", r"/2015-03-31/event-source-mappings/[^/]+", "GetEventSourceMapping"),
+    ("PUT", r"/2015-03-31/event-source-mappings/[^/]+", "UpdateEventSourceMapping"),
+    ("DELETE", r"/2015-03-31/event-source-mappings/[^/]+", "DeleteEventSourceMapping"),
+    ("POST", r"/2021-10-31/functions/[^/]+/url", "CreateFunctionUrlConfig"),
+    ("GET", r"/2021-10-31/functions/[^/]+/url", "GetFunctionUrlConfig"),
+    ("PUT", r"/2021-10-31/functions/[^/]+/url", "UpdateFunctionUrlConfig"),
+    ("DELETE", r"/2021-10-31/functions/[^/]+/url", "DeleteFunctionUrlConfig"),
+    ("GET", r"/2021-10-31/functions/[^/]+/urls", "ListFunctionUrlConfigs"),
+    ("GET", r"/2018-10-31/layers/?", "ListLayers"),
+    ("POST", r"/2018-10-31/layers/[^/]+/versions", "PublishLayerVersion"),
+    ("GET", r"/2018-10-31/layers/[^/]+/versions", "ListLayerVersions"),
+    ("GET", r"/2018-10-31/layers/[^/]+/versions/[^/]+", "GetLayerVersion"),
+    ("DELETE", r"/2018-10-31/layers/[^/]+/versions/[^/]+", "DeleteLayerVersion"),
+    ("POST", r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy", "AddLayerVersionPermission"),
+    ("GET", r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy", "GetLayerVersionPolicy"),
+    ("DELETE", r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy/[^/]+", "RemoveLayerVersionPermission"),
+    ("PUT", r"/2020-06-30/functions/[^/]+/code-signing-config", "PutFunctionCodeSigningConfig"),
+    ("DELETE", r"/2020-06-30/functions/[^/]+/code-signing-config", "DeleteFunctionCodeSigningConfig"),
+    ("POST", r"/2020-04-22/code-signing-configs/?", "CreateCodeSigningConfig"),
+    ("GET", r"/2020-04-22/code-signing-configs/?", "ListCodeSigningConfigs"),
+    ("GET", r"/2020-04-22/code-signing-configs/[^/]+", "GetCodeSigningConfig"),
+    ("PUT", r"/2020-04-22/code-signing-configs/[^/]+", "UpdateCodeSigningConfig"),
+    ("DELETE", r"/2020-04-22/code-signing-configs/[^/]+", "DeleteCodeSigningConfig"),
+    ("GET", r"/2020-04-22/code-signing-configs/[^/]+/functions", "ListFunctionsByCodeSigningConfig"),
+    ("GET", r"/2021-07-20/functions/[^/]+/runtime-management-config", "GetRuntimeManagementConfig"),
+    ("PUT", r"/2021-07-20/functions/[^/]+/runtime-management-config", "PutRuntimeManagementConfig"),
+    ("GET", r"/2024-08-31/functions/[^/]+/recursion-config", "GetFunctionRecursionConfig"),
+    ("PUT", r"/2024-08-31/functions/[^/]+/recursion-config", "PutFunctionRecursionConfig"),
+];
+
+static MATCHERS: LazyLock<Vec<(Method, Regex, &'static str)>> = LazyLock::new(|| {
+    OPERATIONS
+        .iter()
+        .filter_map(|(method, pattern, op)| {
+            let method = Method::from_bytes(method.as_bytes()).ok()?;
+            let regex = Regex::new(&format!("^{pattern}$")).ok()?;
+            Some((method, regex, *op))
+        })
+        .collect()
+});
+
+/// The name of the Lambda operation a request is for, if it is one Lambent does not implement.
+pub fn operation_for(method: &Method, path: &str) -> Option<&'static str> {
+    MATCHERS
+        .iter()
+        .find(|(m, regex, _)| m == method && regex.is_match(path))
+        .map(|(_, _, op)| *op)
+}
+
+pub async fn fallback(method: Method, uri: Uri) -> ApiError {
+    match operation_for(&method, uri.path()) {
+        Some(op) => ApiError::not_implemented(op),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            format!("No Lambda operation matches {method} {}", uri.path()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_compiles_and_matches() {
+        assert_eq!(MATCHERS.len(), OPERATIONS.len());
+        assert_eq!(
+            operation_for(&Method::GET, "/2019-09-30/functions/f/concurrency"),
+            Some("GetFunctionConcurrency")
+        );
+        assert_eq!(
+            operation_for(&Method::GET, "/2019-09-25/functions/f/event-invoke-config/list"),
+            Some("ListFunctionEventInvokeConfigs")
+        );
+        assert_eq!(operation_for(&Method::GET, "/nope"), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! The control plane: functions, their configuration and code, validated as Lambda validates.
+//!
+//! This crate owns the domain rules and the code store; it speaks no HTTP (that is
+//! `lambent-api`) and no SQL (that is `lambent-store`). Invariants at its boundary:
+//! - an operation that returns an error has changed nothing;
+//! - a function's code package is on disk, complete and unpacked before the function row that
+//!   references it commits, and packages are collected only when no function references them.
+
+pub mod code;
+mod error;
+pub mod input;
+mod names;
+mod policy;
+mod service;
+mod tags;
+pub mod validate;
+
+pub use error::ControlError;
+pub use names::{Account, FunctionRef, NameUse};
+pub use service::{FunctionChanged, FunctionService, MAX_LIST_ITEMS, ResolvedFunction};

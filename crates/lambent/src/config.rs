@@ -1,0 +1,166 @@
+//! Server settings from flags, `LAMBENT_*` environment variables and an optional `lambent.toml`;
+//! flags win over the environment, which wins over the file.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LAMBENT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where functions, code and logs are kept [default: ~/.local/share/lambent].
+    #[arg(long, env = "LAMBENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Region used in ARNs and the Runtime environment.
+    #[arg(long, env = "LAMBENT_REGION")]
+    pub region: Option<String>,
+    /// 12-digit account id used in ARNs.
+    #[arg(long, env = "LAMBENT_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// A file of `ACCESS_KEY_ID SECRET_ACCESS_KEY` lines (or an AWS credentials INI file):
+    /// requests must then be signed with one of these keys.
+    #[arg(long, env = "LAMBENT_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+    /// Configuration file [default: ./lambent.toml if it exists].
+    #[arg(long, env = "LAMBENT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The optional `lambent.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub credentials: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    /// (access key id, secret) pairs; empty means signatures are not checked.
+    pub credentials: Vec<(String, String)>,
+}
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
+        let file = load_file(args.config.as_deref())?;
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000)));
+        let data_dir = match args.data_dir.or(file.data_dir) {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        };
+        let region = args
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let account_id = args
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| "000000000000".into());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("the account id must be 12 digits, got {account_id:?}");
+        }
+        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            bail!("the region must look like us-east-1, got {region:?}");
+        }
+        let mut credentials = Vec::new();
+        if let Some(path) = args.credentials.or(file.credentials) {
+            credentials = read_credentials(&path)?;
+        }
+        if let (Ok(id), Ok(secret)) = (
+            std::env::var("LAMBENT_ACCESS_KEY_ID"),
+            std::env::var("LAMBENT_SECRET_ACCESS_KEY"),
+        ) {
+            credentials.push((id, secret));
+        }
+        if credentials.is_empty() && !listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {listen} without credentials: anyone who can reach it could \
+                 run code. Set LAMBENT_ACCESS_KEY_ID and LAMBENT_SECRET_ACCESS_KEY (or pass \
+                 --credentials FILE), or listen on 127.0.0.1"
+            );
+        }
+        Ok(Settings {
+            listen,
+            data_dir,
+            region,
+            account_id,
+            credentials,
+        })
+    }
+}
+
+fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = PathBuf::from("lambent.toml");
+            if !default.exists() {
+                return Ok(FileConfig::default());
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing configuration file {}", path.display()))
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .context("HOME is not set; pass --data-dir or set LAMBENT_DATA_DIR")?;
+    Ok(PathBuf::from(home).join(".local/share/lambent"))
+}
+
+/// Reads `KEY SECRET` lines, or the `aws_access_key_id` / `aws_secret_access_key` pairs of an AWS
+/// credentials file.
+fn read_credentials(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading credentials file {}", path.display()))?;
+    let mut pairs = Vec::new();
+    let mut pending_id: Option<String> = None;
+    let mut pending_secret: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            match key.trim() {
+                "aws_access_key_id" => pending_id = Some(value.trim().to_owned()),
+                "aws_secret_access_key" => pending_secret = Some(value.trim().to_owned()),
+                _ => {}
+            }
+            if let (Some(_), Some(_)) = (&pending_id, &pending_secret)
+                && let (Some(id), Some(secret)) = (pending_id.take(), pending_secret.take())
+            {
+                pairs.push((id, secret));
+            }
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(id), Some(secret), None) => pairs.push((id.to_owned(), secret.to_owned())),
+            _ => bail!(
+                "{}: expected `ACCESS_KEY_ID SECRET_ACCESS_KEY` per line, got {line:?}",
+                path.display()
+            ),
+        }
+    }
+    if pairs.is_empty() {
+        bail!("{} holds no credentials", path.display());
+    }
+    Ok(pairs)
+}

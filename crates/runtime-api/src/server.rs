@@ -1,0 +1,276 @@
+use crate::{InitOutcome, Invocation, InvocationResult, MAX_RESPONSE_BYTES};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+
+const PREFIX: &str = "/2018-06-01/runtime";
+
+/// The invoker's handle on one environment's Runtime API.
+pub struct RuntimeApi {
+    shared: Arc<Shared>,
+    events: mpsc::Sender<Invocation>,
+    init: watch::Receiver<Option<InitOutcome>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+struct Shared {
+    /// The runtime's `/next` calls take events from here, one at a time.
+    events: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    /// The invocation handed out and not yet answered, with where its result goes.
+    current: Mutex<Option<Outstanding>>,
+    init: watch::Sender<Option<InitOutcome>>,
+}
+
+struct Outstanding {
+    request_id: String,
+    result: oneshot::Sender<InvocationResult>,
+}
+
+/// Serves the Runtime API on `listener` until the returned handle is dropped.
+pub fn serve(listener: std::net::TcpListener) -> std::io::Result<RuntimeApi> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let (events_tx, events_rx) = mpsc::channel(1);
+    let (init_tx, init_rx) = watch::channel(None);
+    let shared = Arc::new(Shared {
+        events: tokio::sync::Mutex::new(events_rx),
+        current: Mutex::new(None),
+        init: init_tx,
+    });
+    let accept_shared = Arc::clone(&shared);
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let shared = Arc::clone(&accept_shared);
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(Arc::clone(&shared), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(RuntimeApi {
+        shared,
+        events: events_tx,
+        init: init_rx,
+        server,
+    })
+}
+
+impl RuntimeApi {
+    /// Waits until the runtime finishes Init: its first `/next` or an `init/error`.
+    pub async fn init_outcome(&mut self) -> InitOutcome {
+        loop {
+            if let Some(outcome) = self.init.borrow_and_update().clone() {
+                return outcome;
+            }
+            if self.init.changed().await.is_err() {
+                return InitOutcome::Failed {
+                    body: Bytes::new(),
+                    error_type: None,
+                };
+            }
+        }
+    }
+
+    /// Hands an invocation to the runtime and returns where its result will arrive. The result
+    /// channel closes without a value if the environment goes away first.
+    pub async fn dispatch(&self, invocation: Invocation) -> oneshot::Receiver<InvocationResult> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut current) = self.shared.current.lock() {
+            *current = Some(Outstanding {
+                request_id: invocation.request_id.clone(),
+                result: tx,
+            });
+        }
+        // Capacity 1 and one invocation at a time: this never waits for long.
+        let _ = self.events.send(invocation).await;
+        rx
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn json_reply(status: StatusCode, body: serde_json::Value) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_reply(status: StatusCode, error_type: &str, message: &str) -> Reply {
+    json_reply(
+        status,
+        serde_json::json!({ "errorMessage": message, "errorType": error_type }),
+    )
+}
+
+fn accepted() -> Reply {
+    json_reply(StatusCode::ACCEPTED, serde_json::json!({ "status": "OK" }))
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, std::convert::Infallible> {
+    let path = req.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return Ok(error_reply(StatusCode::NOT_FOUND, "InvalidRequest", "Not found"));
+    };
+    let reply = match (req.method().clone(), rest) {
+        (Method::GET, "/invocation/next") => next(&shared).await,
+        (Method::POST, "/init/error") => {
+            let error_type = header(&req, "Lambda-Runtime-Function-Error-Type");
+            let body = read_body(req).await.unwrap_or_default();
+            let _ = shared.init.send(Some(InitOutcome::Failed { body, error_type }));
+            accepted()
+        }
+        (Method::POST, rest) => match rest
+            .strip_prefix("/invocation/")
+            .and_then(|r| r.rsplit_once('/'))
+        {
+            Some((id, "response")) => {
+                let id = id.to_owned();
+                let content_type = header(&req, "content-type");
+                match read_limited(req).await {
+                    Ok(body) => complete(&shared, &id, InvocationResult::Response { body, content_type }),
+                    Err(size) => {
+                        let reply = complete(&shared, &id, InvocationResult::ResponseTooLarge { size });
+                        if reply.status() == StatusCode::ACCEPTED {
+                            error_reply(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "RequestEntityTooLarge",
+                                &format!(
+                                    "Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+                                ),
+                            )
+                        } else {
+                            reply
+                        }
+                    }
+                }
+            }
+            Some((id, "error")) => {
+                let id = id.to_owned();
+                let error_type = header(&req, "Lambda-Runtime-Function-Error-Type");
+                let body = read_body(req).await.unwrap_or_default();
+                complete(&shared, &id, InvocationResult::Error { body, error_type })
+            }
+            _ => error_reply(StatusCode::NOT_FOUND, "InvalidRequest", "Not found"),
+        },
+        _ => error_reply(StatusCode::NOT_FOUND, "InvalidRequest", "Not found"),
+    };
+    Ok(reply)
+}
+
+/// The long poll: marks Init done on first call, then blocks until the invoker sends an event.
+async fn next(shared: &Shared) -> Reply {
+    shared.init.send_if_modified(|state| {
+        if state.is_none() {
+            *state = Some(InitOutcome::Ready);
+            true
+        } else {
+            false
+        }
+    });
+    let mut events = shared.events.lock().await;
+    let Some(invocation) = events.recv().await else {
+        return error_reply(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "shutting down");
+    };
+    drop(events);
+    let mut response = Response::new(Full::new(invocation.payload));
+    let headers = response.headers_mut();
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    put("Lambda-Runtime-Aws-Request-Id", &invocation.request_id);
+    put("Lambda-Runtime-Deadline-Ms", &invocation.deadline_ms.to_string());
+    put("Lambda-Runtime-Invoked-Function-Arn", &invocation.invoked_function_arn);
+    if let Some(trace) = &invocation.trace_id {
+        put("Lambda-Runtime-Trace-Id", trace);
+    }
+    if let Some(context) = &invocation.client_context {
+        put("Lambda-Runtime-Client-Context", context);
+    }
+    put("Content-Type", "application/json");
+    response
+}
+
+fn complete(shared: &Shared, request_id: &str, result: InvocationResult) -> Reply {
+    let Ok(mut current) = shared.current.lock() else {
+        return error_reply(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "state lock");
+    };
+    match current.take() {
+        Some(outstanding) if outstanding.request_id == request_id => {
+            let _ = outstanding.result.send(result);
+            accepted()
+        }
+        Some(other) => {
+            *current = Some(other);
+            error_reply(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID")
+        }
+        None => error_reply(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "Transition from Ready to Response or Error is not allowed",
+        ),
+    }
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn read_body(req: Request<Incoming>) -> Option<Bytes> {
+    Limited::new(req.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .ok()
+        .map(|c| c.to_bytes())
+}
+
+/// Reads a response body, or returns its size (as far as read) when it exceeds the limit.
+async fn read_limited(req: Request<Incoming>) -> Result<Bytes, usize> {
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared
+        && size > MAX_RESPONSE_BYTES
+    {
+        return Err(size);
+    }
+    let mut body = req.into_body();
+    let mut collected = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Some(data) = frame.data_ref() {
+            collected.extend_from_slice(data);
+            if collected.len() > MAX_RESPONSE_BYTES {
+                return Err(collected.len());
+            }
+        }
+    }
+    Ok(Bytes::from(collected))
+}

@@ -1,0 +1,67 @@
+//! Telemetry: the durable log store of function output (CloudWatch Logs' model of groups,
+//! streams and events). Later: metrics, usage records, traces.
+//!
+//! Invariant: the invoke path never waits on a log write. Producers hand events to a [`LogSink`]
+//! (a bounded channel); one writer task batches them into the store.
+
+mod store;
+
+pub use store::{LogStore, LogStoreError, StoredEvent};
+
+use tokio::sync::mpsc;
+
+/// One line of a function's log, as CloudWatch stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEvent {
+    /// Milliseconds since the Unix epoch when the line was produced.
+    pub timestamp_ms: i64,
+    pub message: String,
+}
+
+/// A batch of events for one stream.
+#[derive(Debug)]
+pub struct LogBatch {
+    pub group: String,
+    pub stream: String,
+    pub events: Vec<LogEvent>,
+}
+
+/// Where producers put log events; cheap to clone.
+#[derive(Clone)]
+pub struct LogSink {
+    tx: mpsc::Sender<LogBatch>,
+}
+
+impl LogSink {
+    /// Queues a batch for writing. Waits only when the writer is far behind, which slows the
+    /// producing function's output, never an invocation's response.
+    pub async fn append(&self, batch: LogBatch) {
+        if batch.events.is_empty() {
+            return;
+        }
+        if self.tx.send(batch).await.is_err() {
+            tracing::warn!("log writer has stopped; dropping log events");
+        }
+    }
+}
+
+/// Starts the writer task for `store` and returns the sink that feeds it. The task ends when every
+/// sink is dropped, after writing what was queued.
+pub fn spawn_writer(store: LogStore) -> (LogSink, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<LogBatch>(1024);
+    let handle = tokio::task::spawn_blocking(move || {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batches = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batches.push(more);
+                if batches.len() >= 256 {
+                    break;
+                }
+            }
+            if let Err(e) = store.write(&batches) {
+                tracing::error!(error = %e, "writing log events failed");
+            }
+        }
+    });
+    (LogSink { tx }, handle)
+}
