@@ -69,6 +69,7 @@ impl From<ControlError> for ApiError {
             | ControlError::InvalidParameterValue(_)
             | ControlError::PolicyLengthExceeded(_) => StatusCode::BAD_REQUEST,
             ControlError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            ControlError::RequestEntityTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ControlError::ResourceConflict(_) => StatusCode::CONFLICT,
             ControlError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ControlError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

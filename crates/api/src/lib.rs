@@ -8,6 +8,7 @@ mod body;
 mod code_urls;
 mod error;
 mod functions;
+mod invoke;
 mod permissions;
 mod query;
 pub mod sigv4;
@@ -35,6 +36,7 @@ pub struct AppState {
     /// `None`: accept any signature (only allowed on loopback; the binary enforces that).
     pub credentials: Option<Arc<CredentialSet>>,
     pub code_urls: Arc<CodeUrls>,
+    pub invoker: Arc<lambent_invoker::Invoker>,
 }
 
 /// The whole HTTP surface of a Lambent server.
@@ -56,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/2015-03-31/functions/{name}/code",
             axum::routing::put(functions::update_code),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke),
         )
         .route(
             "/2015-03-31/functions/{name}/policy",

@@ -127,10 +127,9 @@ impl<S: BuildHasher> CredentialLookup for HashMap<String, String, S> {
     }
 }
 
-/// Any closure `Fn(&str) -> Option<String>`.
-impl<F: Fn(&str) -> Option<String>> CredentialLookup for F {
+impl<T: CredentialLookup + ?Sized> CredentialLookup for std::sync::Arc<T> {
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        self(access_key_id)
+        (**self).secret_for(access_key_id)
     }
 }
 
@@ -549,7 +548,9 @@ fn parse_authorization_header(raw: &[u8], headers: &HeaderMap) -> Result<Parsed,
         ("SignedHeaders", &signed_headers),
     ] {
         if value.is_none() {
-            missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
+            missing.push_str(&format!(
+                "Authorization header requires '{name}' parameter. "
+            ));
         }
     }
     if date_header.is_none() {
@@ -632,8 +633,7 @@ fn parse_presigned_query(query: &[(Vec<u8>, Vec<u8>)]) -> Result<Parsed, SigV4Er
     let expires = match expires {
         None => None,
         Some(e) => {
-            let secs = if !e.is_empty() && e.len() <= 20 && e.bytes().all(|b| b.is_ascii_digit())
-            {
+            let secs = if !e.is_empty() && e.len() <= 20 && e.bytes().all(|b| b.is_ascii_digit()) {
                 e.parse::<u64>().ok()
             } else {
                 None
@@ -1211,7 +1211,10 @@ mod tests {
         );
         let err = canonical_headers(&h, &["x-absent".to_owned()]).unwrap_err();
         assert_eq!(err.aws_error_type(), "IncompleteSignatureException");
-        assert!(err.message().contains("'x-absent' is named as a SignedHeader"));
+        assert!(
+            err.message()
+                .contains("'x-absent' is named as a SignedHeader")
+        );
         assert!(canonical_headers(&h, &["bad header".to_owned()]).is_err());
     }
 
@@ -1263,7 +1266,11 @@ mod tests {
             "AKID/20240501/us-east-1//aws4_request",
         ] {
             let err = parse_credential(bad).unwrap_err();
-            assert_eq!(err.aws_error_type(), "IncompleteSignatureException", "{bad}");
+            assert_eq!(
+                err.aws_error_type(),
+                "IncompleteSignatureException",
+                "{bad}"
+            );
         }
     }
 
@@ -1311,9 +1318,13 @@ mod tests {
         assert_eq!(p.amz_date, "20240501T101112Z");
 
         let err = parse_authorization_header(b"AWS4-HMAC-SHA256 Credential=AK/20240501/r/s/aws4_request, SignedHeaders=host, Signature", &h).unwrap_err();
-        assert!(err.message().contains("not a valid key=value pair"), "{err:?}");
+        assert!(
+            err.message().contains("not a valid key=value pair"),
+            "{err:?}"
+        );
 
-        let err = parse_authorization_header(b"AWS4-HMAC-SHA256 SignedHeaders=host", &h).unwrap_err();
+        let err =
+            parse_authorization_header(b"AWS4-HMAC-SHA256 SignedHeaders=host", &h).unwrap_err();
         let m = err.message();
         assert!(m.contains("requires 'Credential' parameter"), "{m}");
         assert!(m.contains("requires 'Signature' parameter"), "{m}");
@@ -1324,7 +1335,10 @@ mod tests {
             &HeaderMap::new(),
         )
         .unwrap_err();
-        assert!(err.message().contains("either a 'X-Amz-Date' or a 'Date' header"));
+        assert!(
+            err.message()
+                .contains("either a 'X-Amz-Date' or a 'Date' header")
+        );
 
         let err = parse_authorization_header(b"Bearer abc", &h).unwrap_err();
         assert_eq!(err.aws_error_type(), "IncompleteSignatureException");
@@ -1433,7 +1447,8 @@ mod tests {
 
     #[test]
     fn sign_then_verify_round_trip_and_tamper() {
-        let path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations";
+        let path =
+            "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations";
         let h = signed(
             "POST",
             path,
@@ -1576,17 +1591,30 @@ mod tests {
     #[test]
     fn scope_date_must_match_request_date() {
         let mut h = signed("GET", "/", None, &[], b"", &["host", "x-amz-date"]);
-        let auth = h[AUTHORIZATION].to_str().unwrap().replace("/20240501/", "/20240502/");
+        let auth = h[AUTHORIZATION]
+            .to_str()
+            .unwrap()
+            .replace("/20240501/", "/20240502/");
         h.insert(AUTHORIZATION, HeaderValue::from_str(&auth).unwrap());
         let err = verify(&req("GET", "/", None, &h, b""), &creds(), t(NOW)).unwrap_err();
         assert_eq!(err.aws_error_type(), "InvalidSignatureException");
-        assert!(err.message().contains("'20240502' != '20240501'"), "{}", err.message());
+        assert!(
+            err.message().contains("'20240502' != '20240501'"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]
     fn both_mechanisms_or_two_authorization_headers_are_refused() {
         let mut h = signed("GET", "/", None, &[], b"", &["host", "x-amz-date"]);
-        let r = req("GET", "/", Some("X-Amz-Algorithm=AWS4-HMAC-SHA256"), &h, b"");
+        let r = req(
+            "GET",
+            "/",
+            Some("X-Amz-Algorithm=AWS4-HMAC-SHA256"),
+            &h,
+            b"",
+        );
         assert!(matches!(
             verify(&r, &creds(), t(NOW)),
             Err(SigV4Error::Malformed(_))
@@ -1626,7 +1654,7 @@ mod tests {
         let h = headers(&[("Host", "h")]);
         let base = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240501%2Fus-east-1%2Flambda%2Faws4_request&X-Amz-Date=20240501T101112Z&X-Amz-SignedHeaders=host";
         let cases = [
-            format!("{base}"),
+            base.to_owned(),
             format!("{base}&X-Amz-Signature=00&X-Amz-Expires=-1"),
             format!("{base}&X-Amz-Signature=00&X-Amz-Expires=604801"),
             format!("{base}&X-Amz-Signature=00&X-Amz-Expires=99999999999999999999999"),
@@ -1652,8 +1680,8 @@ mod tests {
         assert_eq!(list.secret_for("C"), None);
         let map: HashMap<String, String> = [("A".to_owned(), "a".to_owned())].into();
         assert_eq!(map.secret_for("A").as_deref(), Some("a"));
-        let any = |_: &str| Some("s".to_owned());
-        assert_eq!(any.secret_for("whatever").as_deref(), Some("s"));
+        let shared = std::sync::Arc::new(map);
+        assert_eq!(shared.secret_for("A").as_deref(), Some("a"));
         assert!(!format!("{:?}", Credentials::new("A", "topsecret")).contains("topsecret"));
     }
 
@@ -1686,7 +1714,9 @@ mod tests {
             let mut auth = Vec::new();
             for _ in 0..(next() % 12) {
                 if next() % 2 == 0 {
-                    auth.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize].as_bytes());
+                    auth.extend_from_slice(
+                        pieces[(next() % pieces.len() as u64) as usize].as_bytes(),
+                    );
                 } else {
                     for _ in 0..(next() % 8) {
                         auth.push(alphabet[(next() % alphabet.len() as u64) as usize]);
@@ -1702,7 +1732,14 @@ mod tests {
                 date.push(alphabet[(next() % alphabet.len() as u64) as usize]);
             }
             if let Ok(v) = HeaderValue::from_bytes(&date) {
-                h.insert(if next() % 2 == 0 { "x-amz-date" } else { "date" }, v.clone());
+                h.insert(
+                    if next() % 2 == 0 {
+                        "x-amz-date"
+                    } else {
+                        "date"
+                    },
+                    v.clone(),
+                );
                 h.insert("host", v.clone());
                 h.insert("x-amz-content-sha256", v);
             }
@@ -1710,7 +1747,11 @@ mod tests {
                 .map(|_| alphabet[(next() % 60) as usize] as char)
                 .collect();
             let _ = verify(&req("GET", &q, Some(&q), &h, &auth), &creds(), t(NOW));
-            let _ = verify(&req("GET", "/", Some(&q), &HeaderMap::new(), b""), &creds(), t(NOW));
+            let _ = verify(
+                &req("GET", "/", Some(&q), &HeaderMap::new(), b""),
+                &creds(),
+                t(NOW),
+            );
         }
     }
 
@@ -1726,7 +1767,11 @@ mod tests {
         h.insert(AUTHORIZATION, HeaderValue::from_str(&auth).unwrap());
         let q = "a=b&".repeat(50_000);
         assert_eq!(
-            verify(&req("GET", &big, Some(&q), &h, big.as_bytes()), &creds(), t(NOW)),
+            verify(
+                &req("GET", &big, Some(&q), &h, big.as_bytes()),
+                &creds(),
+                t(NOW)
+            ),
             Err(SigV4Error::SignatureMismatch)
         );
         // A header named many times is refused instead of being hashed many times.

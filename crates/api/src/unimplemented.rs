@@ -8,7 +8,6 @@ use std::sync::LazyLock;
 
 /// (method, path pattern, operation) for the Lambda operations Lambent does not implement yet.
 const OPERATIONS: &[(&str, &str, &str)] = &[
-    ("POST", r"/2015-03-31/functions/[^/]+/invocations", "Invoke"),
     ("POST", r"/2021-11-15/functions/[^/]+/response-streaming-invocations", "InvokeWithResponseStream"),
     ("POST", r"/2014-11-13/functions/[^/]+/invoke-async/?", "InvokeAsync"),
     ("POST", r"/2015-03-31/functions/[^/]+/versions", "PublishVersion"),

@@ -3,7 +3,6 @@
 use lambent_control::Account;
 use lambent_store::FunctionRecord;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 /// Lambda's `LastModified` format: milliseconds and a `+0000` offset.
 pub fn lambda_timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
@@ -52,7 +51,7 @@ pub fn function_configuration(record: &FunctionRecord, account: &Account) -> Val
     put("SnapStart", json!({ "ApplyOn": "None", "OptimizationStatus": "Off" }));
     put(
         "RuntimeVersionConfig",
-        json!({ "RuntimeVersionArn": runtime_version_arn(&c.runtime, account) }),
+        json!({ "RuntimeVersionArn": lambent_control::runtime_version_arn(&c.runtime, &account.region) }),
     );
     let mut logging = Map::new();
     logging.insert("LogFormat".into(), json!(c.logging.log_format));
@@ -84,8 +83,3 @@ pub fn code_sha256_base64(hex_digest: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
-/// A stable runtime version ARN per runtime identifier: Lambent has one build of each runtime.
-fn runtime_version_arn(runtime: &str, account: &Account) -> String {
-    let digest = hex::encode(Sha256::digest(runtime.as_bytes()));
-    format!("arn:aws:lambda:{}::runtime:{digest}", account.region)
-}

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
-use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use http::HeaderMap;
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use lambent_api::sigv4::{self, Credentials, RequestParts, SigV4Error, VerifiedIdentity};
 use serde::Deserialize;
 
@@ -110,7 +110,11 @@ fn fixtures() -> Vec<Fixture> {
                 .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
         })
         .collect();
-    assert!(fixtures.len() >= 15, "fixtures missing in {}", dir.display());
+    assert!(
+        fixtures.len() >= 15,
+        "fixtures missing in {}",
+        dir.display()
+    );
     fixtures
 }
 
@@ -213,7 +217,11 @@ fn unknown_access_key_is_rejected() {
 #[test]
 fn modified_body_is_rejected_unless_unsigned() {
     for f in fixtures() {
-        for body in [b"{}".to_vec(), [f.body(), b" ".to_vec()].concat(), Vec::new()] {
+        for body in [
+            b"{}".to_vec(),
+            [f.body(), b" ".to_vec()].concat(),
+            Vec::new(),
+        ] {
             if body == f.body() {
                 continue;
             }
@@ -222,9 +230,18 @@ fn modified_body_is_rejected_unless_unsigned() {
             let result = c.verify();
             if f.payload_signed {
                 let err = result.unwrap_err();
-                assert_eq!(err.aws_error_type(), "InvalidSignatureException", "{}", f.name);
+                assert_eq!(
+                    err.aws_error_type(),
+                    "InvalidSignatureException",
+                    "{}",
+                    f.name
+                );
             } else {
-                assert!(result.is_ok(), "{}: UNSIGNED-PAYLOAD body is not covered", f.name);
+                assert!(
+                    result.is_ok(),
+                    "{}: UNSIGNED-PAYLOAD body is not covered",
+                    f.name
+                );
             }
         }
     }
@@ -236,9 +253,18 @@ fn modified_signed_header_is_rejected() {
         for name in f.signed_header_names() {
             let mut c = Case::new(&f);
             let header = HeaderName::from_bytes(name.as_bytes()).unwrap();
-            let old = c.headers.get(&header).unwrap().as_bytes().to_vec();
-            let mut new = old.clone();
-            new.push(b'x');
+            let later = f.signing_time + TimeDelta::seconds(1);
+            let new = match name.as_str() {
+                // Keep dates well-formed: a different time must fail the signature.
+                "x-amz-date" => later.format("%Y%m%dT%H%M%SZ").to_string().into_bytes(),
+                "date" => later.to_rfc2822().into_bytes(),
+                "x-amz-content-sha256" => match c.headers.get(&header).unwrap().to_str().unwrap() {
+                    // Claiming a signed payload changes the canonical request.
+                    "UNSIGNED-PAYLOAD" => hex_sha256(&c.body).into_bytes(),
+                    hash => flip_last_hex(hash).into_bytes(),
+                },
+                _ => [c.headers.get(&header).unwrap().as_bytes(), b"x"].concat(),
+            };
             c.headers
                 .insert(header.clone(), HeaderValue::from_bytes(&new).unwrap());
             let err = c.verify().unwrap_err();
@@ -263,8 +289,7 @@ fn unsigned_headers_may_change() {
             .insert("user-agent", HeaderValue::from_static("curl/8.0"));
         c.headers
             .insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        c.verify()
-            .unwrap_or_else(|e| panic!("{}: {e:?}", f.name));
+        c.verify().unwrap_or_else(|e| panic!("{}: {e:?}", f.name));
     }
 }
 
@@ -325,7 +350,10 @@ fn modified_query_is_rejected() {
             c.query = query.clone();
             let err = c.verify().unwrap_err();
             assert!(
-                matches!(err, SigV4Error::SignatureMismatch | SigV4Error::Malformed(_)),
+                matches!(
+                    err,
+                    SigV4Error::SignatureMismatch | SigV4Error::Malformed(_)
+                ),
                 "{}: query {query:?}: {err:?}",
                 f.name
             );
@@ -341,8 +369,7 @@ fn reordered_query_still_verifies() {
         parts.reverse();
         let mut c = Case::new(&f);
         c.query = Some(parts.join("&"));
-        c.verify()
-            .unwrap_or_else(|e| panic!("{}: {e:?}", f.name));
+        c.verify().unwrap_or_else(|e| panic!("{}: {e:?}", f.name));
     }
 }
 
@@ -373,6 +400,11 @@ fn tampered_signature_is_rejected() {
         }
         assert_eq!(c.verify(), Err(SigV4Error::SignatureMismatch), "{}", f.name);
     }
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(data))
 }
 
 fn flip_last_hex(s: &str) -> String {
@@ -412,7 +444,12 @@ fn partial_presigned_parameters_are_incomplete() {
             .collect();
         c.query = Some(kept.join("&"));
         let err = c.verify().unwrap_err();
-        assert_eq!(err.aws_error_type(), "IncompleteSignatureException", "{}", f.name);
+        assert_eq!(
+            err.aws_error_type(),
+            "IncompleteSignatureException",
+            "{}",
+            f.name
+        );
     }
 }
 
@@ -425,11 +462,19 @@ fn signature_twenty_minutes_old_is_rejected() {
             // A presigned URL lives for X-Amz-Expires seconds.
             c.now = f.signing_time + TimeDelta::seconds(f.expires.unwrap()) + TimeDelta::seconds(1);
             let err = c.verify().unwrap_err();
-            assert!(matches!(err, SigV4Error::Expired { .. }), "{}: {err:?}", f.name);
+            assert!(
+                matches!(err, SigV4Error::Expired { .. }),
+                "{}: {err:?}",
+                f.name
+            );
             assert_eq!(err.aws_error_type(), "InvalidSignatureException");
         } else {
             let err = c.verify().unwrap_err();
-            assert!(matches!(err, SigV4Error::ClockSkew { .. }), "{}: {err:?}", f.name);
+            assert!(
+                matches!(err, SigV4Error::ClockSkew { .. }),
+                "{}: {err:?}",
+                f.name
+            );
             assert_eq!(err.aws_error_type(), "InvalidSignatureException");
             assert!(
                 err.message().starts_with(&format!(
@@ -449,7 +494,11 @@ fn signature_from_the_future_is_rejected() {
         let mut c = Case::new(&f);
         c.now = f.signing_time - TimeDelta::minutes(20);
         let err = c.verify().unwrap_err();
-        assert!(matches!(err, SigV4Error::ClockSkew { .. }), "{}: {err:?}", f.name);
+        assert!(
+            matches!(err, SigV4Error::ClockSkew { .. }),
+            "{}: {err:?}",
+            f.name
+        );
         assert!(err.message().starts_with("Signature not yet current: "));
     }
 }
@@ -462,14 +511,22 @@ fn fixtures_cover_the_representative_cases() {
     assert!(has(&|f| f.method == "POST" && f.body().starts_with(b"{")));
     assert!(has(&|f| f.method == "PUT"));
     assert!(has(&|f| f.method == "DELETE"
-        && f.raw_query.as_deref().is_some_and(|q| q.matches("tagKeys=").count() > 1)));
+        && f.raw_query
+            .as_deref()
+            .is_some_and(|q| q.matches("tagKeys=").count() > 1)));
     assert!(has(&|f| f.session_token.is_some() && !f.presigned));
     assert!(has(&|f| f.presigned));
-    assert!(has(&|f| f.raw_path.contains("%20") && f.raw_path.contains("%C3%A9")));
+    assert!(has(
+        &|f| f.raw_path.contains("%20") && f.raw_path.contains("%C3%A9")
+    ));
     assert!(has(&|f| f.service == "logs"));
     assert!(has(&|f| !f.payload_signed));
     assert!(has(&|f| f.headers.iter().any(|(k, _)| k == "Date")));
     for f in &all {
-        assert!(!f.raw_path.contains('?'), "{}: raw_path holds a query", f.name);
+        assert!(
+            !f.raw_path.contains('?'),
+            "{}: raw_path holds a query",
+            f.name
+        );
     }
 }

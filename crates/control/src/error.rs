@@ -20,6 +20,9 @@ pub enum ControlError {
     /// A stale RevisionId (`PreconditionFailedException`, 412).
     #[error("{0}")]
     PreconditionFailed(String),
+    /// A code package over the direct-upload limit (`RequestEntityTooLargeException`, 413).
+    #[error("{0}")]
+    RequestEntityTooLarge(String),
     /// The resource policy would exceed 20 KB (`PolicyLengthExceededException`, 400).
     #[error("{0}")]
     PolicyLengthExceeded(String),
@@ -38,6 +41,7 @@ impl ControlError {
             ControlError::ResourceConflict(_) => "ResourceConflictException",
             ControlError::PreconditionFailed(_) => "PreconditionFailedException",
             ControlError::PolicyLengthExceeded(_) => "PolicyLengthExceededException",
+            ControlError::RequestEntityTooLarge(_) => "RequestEntityTooLargeException",
             ControlError::Internal(_) => "ServiceException",
         }
     }

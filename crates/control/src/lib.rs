@@ -18,3 +18,11 @@ pub mod validate;
 pub use error::ControlError;
 pub use names::{Account, FunctionRef, NameUse};
 pub use service::{FunctionChanged, FunctionService, MAX_LIST_ITEMS, ResolvedFunction};
+
+/// The runtime version ARN Lambent reports for a runtime identifier. Lambent has one build of each
+/// runtime, so the ARN is a stable function of the identifier.
+pub fn runtime_version_arn(runtime: &str, region: &str) -> String {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(runtime.as_bytes()));
+    format!("arn:aws:lambda:{region}::runtime:{digest}")
+}

@@ -1,7 +1,7 @@
 //! The control-plane operations on functions. Every operation validates first, then writes once:
 //! a refused request changes nothing, and a crash leaves the previous or the next state.
 
-use crate::code::{CodeDigest, CodeLimits, CodeStore, inspect_zip};
+use crate::code::{CodeDigest, CodeLimits, CodeStore, ZipRejection, inspect_zip};
 use crate::error::STALE_REVISION;
 use crate::input::{AddPermissionInput, CreateFunctionInput, UpdateCodeInput, UpdateConfigurationInput};
 use crate::names::{Account, FunctionRef, NameUse};
@@ -490,7 +490,12 @@ fn decode_zip(zip_file: Option<&str>) -> Result<Vec<u8>, ControlError> {
 }
 
 fn invalid_zip(rejection: crate::code::ZipRejection) -> ControlError {
-    ControlError::InvalidParameterValue(rejection.to_string())
+    match rejection {
+        ZipRejection::TooLarge { limit, .. } => ControlError::RequestEntityTooLarge(format!(
+            "Zipped size must be smaller than {limit} bytes"
+        )),
+        other => ControlError::InvalidParameterValue(other.to_string()),
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> ControlError {

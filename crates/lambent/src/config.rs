@@ -25,9 +25,23 @@ pub struct ServeArgs {
     /// requests must then be signed with one of these keys.
     #[arg(long, env = "LAMBENT_CREDENTIALS")]
     pub credentials: Option<PathBuf>,
+    /// How functions are isolated: `sandbox` (namespaces, cgroups, seccomp; needs root) or
+    /// `none` (plain processes, for development only: functions are NOT isolated).
+    #[arg(long, env = "LAMBENT_ISOLATION", value_enum)]
+    pub isolation: Option<IsolationArg>,
+    /// How long an idle execution environment is kept warm, e.g. `300s` or `5m`.
+    #[arg(long, env = "LAMBENT_KEEP_ALIVE", value_parser = humantime::parse_duration)]
+    pub keep_alive: Option<std::time::Duration>,
     /// Configuration file [default: ./lambent.toml if it exists].
     #[arg(long, env = "LAMBENT_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IsolationArg {
+    Sandbox,
+    None,
 }
 
 /// The optional `lambent.toml`.
@@ -39,6 +53,11 @@ pub struct FileConfig {
     pub region: Option<String>,
     pub account_id: Option<String>,
     pub credentials: Option<PathBuf>,
+    pub isolation: Option<IsolationArg>,
+    /// e.g. "5m"
+    pub keep_alive: Option<String>,
+    /// Which host interpreter serves each runtime identifier.
+    pub runtimes: Option<lambent_runtimes::RuntimesConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +68,9 @@ pub struct Settings {
     pub account_id: String,
     /// (access key id, secret) pairs; empty means signatures are not checked.
     pub credentials: Vec<(String, String)>,
+    pub isolation: IsolationArg,
+    pub keep_alive: std::time::Duration,
+    pub runtimes: lambent_runtimes::RuntimeTable,
 }
 
 impl Settings {
@@ -93,12 +115,30 @@ impl Settings {
                  --credentials FILE), or listen on 127.0.0.1"
             );
         }
+        let isolation = args
+            .isolation
+            .or(file.isolation)
+            .unwrap_or(IsolationArg::Sandbox);
+        let keep_alive = match (args.keep_alive, file.keep_alive.as_deref()) {
+            (Some(d), _) => d,
+            (None, Some(text)) => humantime::parse_duration(text)
+                .with_context(|| format!("keep_alive {text:?} in the configuration file"))?,
+            (None, None) => std::time::Duration::from_secs(300),
+        };
+        let runtimes = match &file.runtimes {
+            Some(config) => lambent_runtimes::RuntimeTable::from_config(config)
+                .context("[runtimes] in the configuration file")?,
+            None => lambent_runtimes::RuntimeTable::default(),
+        };
         Ok(Settings {
             listen,
             data_dir,
             region,
             account_id,
             credentials,
+            isolation,
+            keep_alive,
+            runtimes,
         })
     }
 }

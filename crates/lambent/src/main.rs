@@ -19,6 +19,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The sandbox re-executes this binary as its init; that must happen before anything else.
+    lambent_sandbox::run_init_if_requested();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

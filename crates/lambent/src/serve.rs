@@ -1,29 +1,60 @@
 //! Wiring: open the stores, build the services, serve until SIGINT/SIGTERM.
 
-use crate::config::Settings;
-use anyhow::Context;
+use crate::config::{IsolationArg, Settings};
+use anyhow::{Context, bail};
 use lambent_api::{AppState, CodeUrls, CredentialSet};
 use lambent_control::code::{CodeLimits, CodeStore};
 use lambent_control::{Account, FunctionService};
+use lambent_invoker::{Invoker, InvokerSettings, Isolation};
 use lambent_store::SqliteStore;
+use lambent_telemetry::LogStore;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// Function logs kept on disk before the oldest are dropped.
+const LOG_STORE_BYTES: u64 = 512 * 1024 * 1024;
+
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let isolation = match settings.isolation {
+        IsolationArg::Sandbox => {
+            if let Err(reason) = lambent_sandbox::probe_host() {
+                bail!(
+                    "cannot build execution sandboxes on this host: {reason}\n\
+                     Run lambent as root on Linux with namespaces and cgroups, or start it with \
+                     `--isolation none` to run functions WITHOUT isolation (development only)."
+                );
+            }
+            Isolation::Sandbox
+        }
+        IsolationArg::None => {
+            tracing::warn!(
+                "ISOLATION IS OFF (--isolation none): functions run as plain processes with this \
+                 server's privileges and can read each other's code, data and secrets. Never use \
+                 this with code you do not trust."
+            );
+            Isolation::None
+        }
+    };
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     restrict_permissions(&settings.data_dir)?;
     let store = SqliteStore::open(&settings.data_dir.join("lambent.sqlite3"))
         .context("opening the embedded store")?;
     let code = CodeStore::open(settings.data_dir.join("code")).context("opening the code store")?;
+    let runtime_dir = settings.data_dir.join("runtime");
+    lambent_runtimes::install(&runtime_dir)
+        .with_context(|| format!("installing the runtimes into {}", runtime_dir.display()))?;
+    let logs = LogStore::open(&settings.data_dir.join("logs.sqlite3"), LOG_STORE_BYTES)
+        .context("opening the log store")?;
+    let account = Account {
+        region: settings.region.clone(),
+        account_id: settings.account_id.clone(),
+    };
     let service = Arc::new(FunctionService::new(
         Arc::new(store),
         Arc::new(code),
         CodeLimits::default(),
-        Account {
-            region: settings.region.clone(),
-            account_id: settings.account_id.clone(),
-        },
+        account,
     ));
     let collected = service
         .collect_garbage()
@@ -32,12 +63,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if collected > 0 {
         tracing::info!(collected, "removed code packages no function references");
     }
+    let (sink, log_writer) = lambent_telemetry::spawn_writer(logs);
+    let mut invoker_settings = InvokerSettings::new(isolation, runtime_dir, settings.region.clone());
+    invoker_settings.keep_alive = settings.keep_alive;
+    invoker_settings.runtimes = settings.runtimes.clone();
+    let invoker = Invoker::new(Arc::clone(&service), invoker_settings, sink);
     let credentials = (!settings.credentials.is_empty())
         .then(|| Arc::new(CredentialSet::new(settings.credentials.clone())));
     let state = AppState {
         service,
         credentials,
         code_urls: Arc::new(CodeUrls::new()),
+        invoker: Arc::clone(&invoker),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -51,6 +88,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    invoker.shutdown();
+    drop(invoker);
+    // Every sink is gone once the invoker is: the writer flushes what is queued and ends.
+    let _ = log_writer.await;
     tracing::info!("lambent stopped");
     Ok(())
 }

@@ -166,10 +166,7 @@ impl From<ZipRejection> for WalkError {
     }
 }
 
-fn io_err<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(io::Error) -> WalkError + 'a {
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> WalkError + 'a {
     move |source| WalkError::Io {
         action,
         path: path.to_path_buf(),
@@ -266,7 +263,10 @@ pub(super) fn walk(
             return Err(ZipRejection::Encrypted(shown).into());
         }
         let method = entry.compression();
-        if !matches!(method, CompressionMethod::Stored | CompressionMethod::Deflated) {
+        if !matches!(
+            method,
+            CompressionMethod::Stored | CompressionMethod::Deflated
+        ) {
             return Err(ZipRejection::UnsupportedCompression {
                 entry: shown,
                 method: format!("{method:?}"),
@@ -601,10 +601,13 @@ mod tests {
 
     #[test]
     fn not_a_zip() {
-        let msg = "Could not unzip uploaded file. Please check your file, then try to upload again.";
+        let msg =
+            "Could not unzip uploaded file. Please check your file, then try to upload again.";
         assert_eq!(reject(b"", &small()), ZipRejection::NotAZip);
         assert_eq!(reject(b"", &small()).to_string(), msg);
-        let random: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let random: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         assert_eq!(reject(&random, &small()), ZipRejection::NotAZip);
         let zip = ZipBuilder::new().file("a.txt", &[7u8; 1000]).finish();
         let truncated = &zip[..zip.len() / 2];
@@ -619,13 +622,19 @@ mod tests {
             ..small()
         };
         let r = reject(&zip, &limits);
-        assert!(matches!(r, ZipRejection::TooLarge { limit: 1000, .. }), "{r:?}");
+        assert!(
+            matches!(r, ZipRejection::TooLarge { limit: 1000, .. }),
+            "{r:?}"
+        );
         assert!(r.to_string().contains("at most 1000 bytes"), "{r}");
     }
 
     #[test]
     fn exact_limits_are_accepted() {
-        let zip = ZipBuilder::new().file("a", &[0u8; 1000]).file("b", b"").finish();
+        let zip = ZipBuilder::new()
+            .file("a", &[0u8; 1000])
+            .file("b", b"")
+            .finish();
         let limits = CodeLimits {
             max_zipped_bytes: zip.len() as u64,
             max_unzipped_bytes: 1000,
@@ -654,7 +663,9 @@ mod tests {
     #[test]
     fn lying_header_is_caught_while_decompressing() {
         // 100 KB of zeros that claims to be 10 bytes: the declared sizes pass every cap.
-        let zip = ZipBuilder::new().file("liar.bin", &vec![0u8; 100_000]).finish();
+        let zip = ZipBuilder::new()
+            .file("liar.bin", &vec![0u8; 100_000])
+            .finish();
         let zip = patch_declared_size(&zip, "liar.bin", 10);
         assert!(zip.len() < 2000);
         let r = reject(&zip, &small());
@@ -668,7 +679,10 @@ mod tests {
             max_unzipped_bytes: 5,
             ..small()
         };
-        assert!(matches!(reject(&zip, &limits), ZipRejection::UnzippedTooLarge { limit: 5, .. }));
+        assert!(matches!(
+            reject(&zip, &limits),
+            ZipRejection::UnzippedTooLarge { limit: 5, .. }
+        ));
     }
 
     #[test]
@@ -688,13 +702,24 @@ mod tests {
 
     #[test]
     fn damaged_data_is_corrupt() {
-        let zip = ZipBuilder::new().stored("data.txt", b"abcdefghijklmnop").finish();
+        let zip = ZipBuilder::new()
+            .stored("data.txt", b"abcdefghijklmnop")
+            .finish();
         let mut bad = zip.clone();
-        let at = bad.windows(16).position(|w| w == b"abcdefghijklmnop").unwrap();
+        let at = bad
+            .windows(16)
+            .position(|w| w == b"abcdefghijklmnop")
+            .unwrap();
         bad[at] = b'X';
         let r = reject(&bad, &small());
-        assert!(matches!(&r, ZipRejection::Corrupt(m) if m.contains("'data.txt'")), "{r:?}");
-        assert!(r.to_string().starts_with("Could not unzip uploaded file: zip entry 'data.txt'"));
+        assert!(
+            matches!(&r, ZipRejection::Corrupt(m) if m.contains("'data.txt'")),
+            "{r:?}"
+        );
+        assert!(
+            r.to_string()
+                .starts_with("Could not unzip uploaded file: zip entry 'data.txt'")
+        );
     }
 
     #[test]
@@ -704,7 +729,10 @@ mod tests {
             ("\\etc\\x", ZipRejection::AbsolutePath("\\etc\\x".into())),
             ("C:\\x", ZipRejection::AbsolutePath("C:\\x".into())),
             ("../evil", ZipRejection::ParentTraversal("../evil".into())),
-            ("a/../../evil", ZipRejection::ParentTraversal("a/../../evil".into())),
+            (
+                "a/../../evil",
+                ZipRejection::ParentTraversal("a/../../evil".into()),
+            ),
             ("a/../b", ZipRejection::ParentTraversal("a/../b".into())),
             ("..\\x", ZipRejection::ParentTraversal("..\\x".into())),
             (
@@ -716,12 +744,18 @@ mod tests {
             ),
         ];
         for (name, want) in cases {
-            let zip = ZipBuilder::new().file("ok.txt", b"1").file(name, b"2").finish();
+            let zip = ZipBuilder::new()
+                .file("ok.txt", b"1")
+                .file(name, b"2")
+                .finish();
             assert_eq!(reject(&zip, &small()), want, "{name:?}");
         }
         let long = "x".repeat(300);
         let zip = ZipBuilder::new().file(&long, b"2").finish();
-        assert!(matches!(reject(&zip, &small()), ZipRejection::InvalidName { .. }));
+        assert!(matches!(
+            reject(&zip, &small()),
+            ZipRejection::InvalidName { .. }
+        ));
     }
 
     #[test]
@@ -750,7 +784,10 @@ mod tests {
         for kind in [0o010_000, 0o140_000] {
             let zip = ZipBuilder::new().file("p", b"").finish();
             let zip = set_unix_mode(&zip, "p", kind | 0o644);
-            assert_eq!(reject(&zip, &small()), ZipRejection::SpecialFile("p".into()));
+            assert_eq!(
+                reject(&zip, &small()),
+                ZipRejection::SpecialFile("p".into())
+            );
         }
     }
 
@@ -773,14 +810,23 @@ mod tests {
     #[test]
     fn duplicates_and_conflicts() {
         // Identical raw names: the zip crate would silently keep only one of them.
-        let zip = ZipBuilder::new().file("dupA", b"one").file("dupB", b"two").finish();
+        let zip = ZipBuilder::new()
+            .file("dupA", b"one")
+            .file("dupB", b"two")
+            .finish();
         let zip = rename_entry(&zip, "dupB", "dupA");
         let r = reject(&zip, &small());
         assert_eq!(r, ZipRejection::DuplicateEntry("dupA".into()));
         assert!(r.to_string().contains("appears more than once"), "{r}");
         // Names that differ only in `./`.
-        let zip = ZipBuilder::new().file("a.txt", b"1").file("./a.txt", b"2").finish();
-        assert_eq!(reject(&zip, &small()), ZipRejection::DuplicateEntry("./a.txt".into()));
+        let zip = ZipBuilder::new()
+            .file("a.txt", b"1")
+            .file("./a.txt", b"2")
+            .finish();
+        assert_eq!(
+            reject(&zip, &small()),
+            ZipRejection::DuplicateEntry("./a.txt".into())
+        );
         // A file that is also a directory.
         let zip = ZipBuilder::new().file("a", b"1").file("a/b", b"2").finish();
         assert_eq!(
@@ -791,9 +837,15 @@ mod tests {
             }
         );
         let zip = ZipBuilder::new().file("a/b", b"2").file("a", b"1").finish();
-        assert!(matches!(reject(&zip, &small()), ZipRejection::PathConflict { .. }));
+        assert!(matches!(
+            reject(&zip, &small()),
+            ZipRejection::PathConflict { .. }
+        ));
         let zip = ZipBuilder::new().dir("a/").file("a", b"1").finish();
-        assert!(matches!(reject(&zip, &small()), ZipRejection::PathConflict { .. }));
+        assert!(matches!(
+            reject(&zip, &small()),
+            ZipRejection::PathConflict { .. }
+        ));
         // A directory entry after files inside it is fine.
         let zip = ZipBuilder::new().file("a/b", b"2").dir("a/").finish();
         inspect_zip(&zip, &small()).unwrap();

@@ -26,7 +26,7 @@ pub use inspect::{InspectedZip, ZipRejection, inspect_zip};
 pub use store::{CodeStore, CodeStoreError};
 
 /// Size and count limits for a deployment package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeLimits {
     /// Largest accepted zip, in bytes (Lambda: 50 MiB for a direct upload).
     pub max_zipped_bytes: u64,

@@ -119,7 +119,11 @@ impl CodeStore {
     /// `inspected` must come from [`inspect_zip`](super::inspect_zip) on the same bytes; the
     /// digest is recomputed and a mismatch is an error. Idempotent: when blob and tree exist
     /// already, nothing is written. A missing half (after a crash) is completed.
-    pub fn put(&self, bytes: &[u8], inspected: &InspectedZip) -> Result<CodeDigest, CodeStoreError> {
+    pub fn put(
+        &self,
+        bytes: &[u8],
+        inspected: &InspectedZip,
+    ) -> Result<CodeDigest, CodeStoreError> {
         let digest = CodeDigest::of(bytes);
         if digest != inspected.digest {
             return Err(CodeStoreError::DigestMismatch {
@@ -161,12 +165,11 @@ impl CodeStore {
         file.as_file()
             .sync_all()
             .map_err(io_err("syncing", &tmp_path))?;
-        file.persist(blob)
-            .map_err(|e| CodeStoreError::Io {
-                action: "renaming a temporary file to",
-                path: blob.to_path_buf(),
-                source: e.error,
-            })?;
+        file.persist(blob).map_err(|e| CodeStoreError::Io {
+            action: "renaming a temporary file to",
+            path: blob.to_path_buf(),
+            source: e.error,
+        })?;
         sync_dir(&self.root.join(BLOBS))
     }
 
@@ -208,7 +211,9 @@ impl CodeStore {
 
     /// The stored zip (for `GetFunction`'s `Code.Location` downloads).
     pub fn blob_path(&self, d: &CodeDigest) -> PathBuf {
-        self.root.join(BLOBS).join(format!("{}{BLOB_SUFFIX}", d.hex()))
+        self.root
+            .join(BLOBS)
+            .join(format!("{}{BLOB_SUFFIX}", d.hex()))
     }
 
     /// The unpacked tree, to be bind-mounted read-only at `/var/task`.
@@ -362,7 +367,10 @@ mod tests {
         let b = ZipBuilder::new().file("b", b"2").finish();
         let inspected = inspect_zip(&a, &CodeLimits::default()).unwrap();
         let err = store.put(&b, &inspected).unwrap_err();
-        assert!(matches!(err, CodeStoreError::DigestMismatch { .. }), "{err}");
+        assert!(
+            matches!(err, CodeStoreError::DigestMismatch { .. }),
+            "{err}"
+        );
         assert!(store.digests().unwrap().is_empty());
         assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
     }

@@ -1,0 +1,155 @@
+//! Invoke: `POST /2015-03-31/functions/{name}/invocations`.
+
+use crate::query::QueryParams;
+use crate::{ApiError, AppState, body};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use lambent_invoker::{InvokeError, InvokeRequest, MAX_SYNC_PAYLOAD};
+
+/// Lambda's limit on `X-Amz-Client-Context` (base64 of at most 3,583 bytes of JSON).
+const MAX_CLIENT_CONTEXT: usize = 3583;
+
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+    request: Body,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(&query);
+    let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
+    let invocation_type = header_str(&headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
+    let log_type = header_str(&headers, "X-Amz-Log-Type").unwrap_or("None");
+    if !matches!(log_type, "None" | "Tail") {
+        return Err(invalid_header(log_type, "logType", "[None, Tail]"));
+    }
+    let payload = body::read(request, MAX_SYNC_PAYLOAD, "InvokeFunction")
+        .await
+        .map_err(|_| too_large())?;
+    match invocation_type {
+        "DryRun" => {
+            state.service.resolve(&reference).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "Event" => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplementedException",
+            "Asynchronous invocation (InvocationType Event) is not implemented by this Lambent \
+             release yet; use RequestResponse.",
+        )),
+        "RequestResponse" => {
+            let client_context = header_str(&headers, "X-Amz-Client-Context")
+                .map(decode_client_context)
+                .transpose()?;
+            let response = state
+                .invoker
+                .invoke(InvokeRequest {
+                    function: reference,
+                    payload,
+                    tail_logs: log_type == "Tail",
+                    client_context,
+                    trace_id: header_str(&headers, "X-Amzn-Trace-Id").map(str::to_owned),
+                })
+                .await
+                .map_err(invoke_error)?;
+            let mut reply = (StatusCode::OK, Body::from(response.payload)).into_response();
+            let out = reply.headers_mut();
+            let content_type = response
+                .content_type
+                .as_deref()
+                .and_then(|c| HeaderValue::from_str(c).ok())
+                .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+            out.insert(header::CONTENT_TYPE, content_type);
+            insert(out, "x-amzn-RequestId", &response.request_id);
+            insert(out, "X-Amz-Executed-Version", &response.executed_version);
+            if let Some(error) = response.function_error {
+                insert(out, "X-Amz-Function-Error", error);
+            }
+            if let Some(tail) = response.log_tail {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(tail.as_bytes());
+                insert(out, "X-Amz-Log-Result", &encoded);
+            }
+            Ok(reply)
+        }
+        other => Err(invalid_header(
+            other,
+            "invocationType",
+            "[Event, RequestResponse, DryRun]",
+        )),
+    }
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn invalid_header(value: &str, member: &str, allowed: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "ValidationException",
+        format!(
+            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy \
+             constraint: Member must satisfy enum value set: {allowed}"
+        ),
+    )
+}
+
+fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            "Client context must be a valid Base64-encoded JSON object.",
+        )
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| invalid())?;
+    if bytes.len() > MAX_CLIENT_CONTEXT {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            format!("Client context must be smaller than {MAX_CLIENT_CONTEXT} bytes."),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    serde_json::from_str::<serde_json::Value>(&text).map_err(|_| invalid())?;
+    Ok(text)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestTooLargeException",
+        format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"),
+    )
+}
+
+fn invoke_error(e: InvokeError) -> ApiError {
+    match e {
+        InvokeError::Control(c) => c.into(),
+        InvokeError::RequestTooLarge => too_large(),
+        InvokeError::ResourceNotReady(message) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "ResourceNotReadyException", message)
+        }
+        InvokeError::TooManyRequests => {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+            );
+            error.headers.push(("Retry-After", "1".into()));
+            error
+        }
+        InvokeError::Service(message) => ApiError::service(message),
+    }
+}

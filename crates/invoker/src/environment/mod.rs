@@ -1,0 +1,491 @@
+//! One execution environment: a runtime process tree, its Runtime API, its log capture. It runs
+//! Init once and then invocations one at a time, with Lambda's timeout, crash and out-of-memory
+//! semantics.
+
+mod plain;
+mod process;
+mod sandboxed;
+
+use crate::logs::{LogCapture, now_ms};
+use crate::report::{self, Report};
+use crate::settings::InvokerSettings;
+use bytes::Bytes;
+use lambent_control::ResolvedFunction;
+use lambent_runtime_api::{InitOutcome, Invocation, InvocationResult, RuntimeApi, MAX_RESPONSE_BYTES};
+use lambent_telemetry::LogSink;
+use process::{ExitInfo, Process, wait_exit};
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Whether environments are sandboxed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Namespaces, cgroups, privilege drop and seccomp (`lambent-sandbox`).
+    Sandbox,
+    /// A plain child process: no isolation at all. Development only.
+    None,
+}
+
+/// Where the Runtime API listens inside a sandbox, as on Lambda.
+pub const SANDBOX_RUNTIME_API: &str = "127.0.0.1:9001";
+
+/// How much of the log `X-Amz-Log-Type: Tail` returns.
+const TAIL_BYTES: usize = 4096;
+
+pub struct Environment {
+    pub fingerprint: String,
+    version: String,
+    memory_mb: u32,
+    timeout: Duration,
+    process: Process,
+    api: RuntimeApi,
+    logs: LogCapture,
+    /// Lines logged during Init; they open the first invocation's log tail.
+    init_lines: Vec<String>,
+    /// Set until the first invocation reports it (cold start).
+    init_duration: Option<Duration>,
+}
+
+/// What an invocation produced.
+pub struct Outcome {
+    pub payload: Bytes,
+    pub content_type: Option<String>,
+    pub function_error: bool,
+    pub tail: String,
+    /// False when the environment must not be reused (timeout, crash, out of memory).
+    pub reusable: bool,
+}
+
+/// Init did not complete: the caller answers the invocation with this and discards the environment.
+pub struct InitFailure {
+    pub payload: Bytes,
+    pub tail_lines: Vec<String>,
+}
+
+/// Why an environment could not even be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("runtime {0} is not served by this Lambent server")]
+    UnsupportedRuntime(String),
+    #[error("cannot start the execution environment: {0}")]
+    Spawn(String),
+}
+
+impl Environment {
+    /// Starts an environment for `function` and runs Init. `Ok(Err(..))` is a failed Init that
+    /// the invocation reports to its caller as a function error.
+    pub async fn start(
+        function: &ResolvedFunction,
+        fingerprint: String,
+        settings: &InvokerSettings,
+        sink: LogSink,
+        request_id: &str,
+    ) -> Result<Result<Environment, InitFailure>, StartError> {
+        let config = &function.record.config;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let stream = format!(
+            "{}/[{}]{id}",
+            chrono::Utc::now().format("%Y/%m/%d"),
+            function.version
+        );
+        let launch = settings
+            .runtimes
+            .launch(&config.runtime)
+            .ok_or_else(|| StartError::UnsupportedRuntime(config.runtime.clone()))?;
+        let argv = launch.resolve(|path| exists_inside(path, &function.code_dir));
+        let runtime_api_address = match settings.isolation {
+            Isolation::Sandbox => Some(SANDBOX_RUNTIME_API.to_owned()),
+            Isolation::None => None,
+        };
+        let env_for = |api_address: &str| {
+            let mut env: Vec<(String, String)> = config
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            env.extend(lambda_variables(function, settings, &stream, api_address));
+            env.extend(launch.env.iter().cloned());
+            env
+        };
+        let log_group = config.logging.log_group.clone();
+        let init_start = format!(
+            "INIT_START Runtime Version: {}.lambent\tRuntime Version ARN: {}\n",
+            config.runtime,
+            lambent_control::runtime_version_arn(&config.runtime, &settings.region)
+        );
+        let started = Instant::now();
+        let Some(argv) = argv else {
+            let message = format!(
+                "RequestId: {request_id} Error: Couldn't find valid bootstrap(s): [{}]",
+                launch.programs().collect::<Vec<_>>().join(" ")
+            );
+            return Ok(Err(InitFailure {
+                payload: error_body("Runtime.InvalidEntrypoint", &message),
+                tail_lines: vec![init_start, format!("{message}\nRuntime.InvalidEntrypoint\n")],
+            }));
+        };
+
+        let spawned = match settings.isolation {
+            Isolation::Sandbox => {
+                let env = env_for(SANDBOX_RUNTIME_API);
+                sandboxed::spawn(&id, function, settings, argv, env).await?
+            }
+            Isolation::None => {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0")
+                    .map_err(|e| StartError::Spawn(e.to_string()))?;
+                let address = listener
+                    .local_addr()
+                    .map_err(|e| StartError::Spawn(e.to_string()))?
+                    .to_string();
+                let env: Vec<(String, String)> = env_for(&address)
+                    .into_iter()
+                    .map(|(k, v)| (k, unsandboxed_path(&v, function, settings)))
+                    .collect();
+                let argv: Vec<String> = argv
+                    .iter()
+                    .map(|a| unsandboxed_path(a, function, settings))
+                    .collect();
+                let api = lambent_runtime_api::serve(listener)
+                    .map_err(|e| StartError::Spawn(e.to_string()))?;
+                let child = plain::spawn(&argv, &env, &function.code_dir)
+                    .map_err(|e| StartError::Spawn(format!("{}: {e}", argv[0])))?;
+                Spawned {
+                    process: Process::Plain(child.process),
+                    api,
+                    outputs: vec![child.stdout, child.stderr],
+                }
+            }
+        };
+        let _ = runtime_api_address;
+        let logs = LogCapture::start(spawned.outputs, sink, log_group, stream)
+            .map_err(|e| StartError::Spawn(e.to_string()))?;
+        logs.platform(std::slice::from_ref(&init_start)).await;
+        let mut environment = Environment {
+            fingerprint,
+            version: function.version.clone(),
+            memory_mb: config.memory_mb,
+            timeout: Duration::from_secs(u64::from(config.timeout_seconds)),
+            process: spawned.process,
+            api: spawned.api,
+            logs,
+            init_lines: vec![init_start],
+            init_duration: None,
+        };
+        match environment.run_init(settings.init_timeout, request_id).await {
+            Ok(()) => {
+                environment.init_duration = Some(started.elapsed());
+                Ok(Ok(environment))
+            }
+            Err(payload) => {
+                environment.process.kill();
+                let mut lines = std::mem::take(&mut environment.init_lines);
+                lines.extend(environment.logs.drain().await);
+                Ok(Err(InitFailure {
+                    payload,
+                    tail_lines: lines,
+                }))
+            }
+        }
+    }
+
+    /// Waits for the runtime's first `/next` (Init done) or its failure; on failure returns the
+    /// error body the caller gets.
+    async fn run_init(&mut self, limit: Duration, request_id: &str) -> Result<(), Bytes> {
+        let exited = wait_exit(self.process.exited());
+        let outcome = tokio::select! {
+            outcome = self.api.init_outcome() => Some(Ok(outcome)),
+            info = exited => Some(Err(info)),
+            () = tokio::time::sleep(limit) => None,
+        };
+        let failure = match outcome {
+            Some(Ok(InitOutcome::Ready)) => return Ok(()),
+            Some(Ok(InitOutcome::Failed { body, error_type })) => {
+                let kind = error_type.unwrap_or_else(|| "Runtime.Unknown".into());
+                let report = format!(
+                    "INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {kind}\n"
+                );
+                self.init_lines.push(report);
+                if body.is_empty() {
+                    error_body(&kind, "The runtime reported an initialization error.")
+                } else {
+                    body
+                }
+            }
+            Some(Err(info)) => {
+                let kind = if self.process.oom_killed().await {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
+                let message = format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: {}",
+                    info.describe()
+                );
+                self.init_lines.push(format!("{message}\n{kind}\n"));
+                error_body(kind, &message)
+            }
+            None => {
+                let message = format!(
+                    "RequestId: {request_id} Error: Init phase timed out after {:.2} seconds",
+                    limit.as_secs_f64()
+                );
+                self.init_lines.push(format!(
+                    "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout\n",
+                    report::millis(limit)
+                ));
+                error_body("Sandbox.Timedout", &message)
+            }
+        };
+        self.logs.platform(&self.init_lines[1..]).await;
+        Err(failure)
+    }
+
+    /// Runs one invocation to completion.
+    pub async fn invoke(
+        &mut self,
+        request_id: &str,
+        invoked_arn: String,
+        payload: Bytes,
+        client_context: Option<String>,
+        trace_id: Option<String>,
+    ) -> Outcome {
+        self.process.thaw().await;
+        let cold = self.init_duration.take();
+        let start_line = report::start_line(request_id, &self.version);
+        self.logs.platform(std::slice::from_ref(&start_line)).await;
+        let mut tail = std::mem::take(&mut self.init_lines);
+        tail.push(start_line);
+
+        let started = Instant::now();
+        let deadline_ms = u64::try_from(now_ms()).unwrap_or(0)
+            + u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
+        let result = self
+            .api
+            .dispatch(Invocation {
+                request_id: request_id.to_owned(),
+                payload,
+                deadline_ms,
+                invoked_function_arn: invoked_arn,
+                trace_id,
+                client_context,
+            })
+            .await;
+        let exited = wait_exit(self.process.exited());
+        enum Ended {
+            Result(InvocationResult),
+            Exited(ExitInfo),
+            TimedOut,
+        }
+        let ended = tokio::select! {
+            result = result => match result {
+                Ok(r) => Ended::Result(r),
+                Err(_) => Ended::Exited(wait_exit(self.process.exited()).await),
+            },
+            info = exited => Ended::Exited(info),
+            () = tokio::time::sleep(self.timeout) => Ended::TimedOut,
+        };
+        let duration = started.elapsed();
+        if matches!(ended, Ended::TimedOut) {
+            self.process.kill();
+        }
+        tail.extend(self.logs.drain().await);
+
+        let mut platform_lines = Vec::new();
+        let (payload, content_type, function_error, reusable, timed_out) = match ended {
+            Ended::Result(InvocationResult::Response { body, content_type }) => {
+                (body, content_type, false, true, false)
+            }
+            Ended::Result(InvocationResult::Error { body, error_type }) => {
+                let body = if body.is_empty() {
+                    error_body(error_type.as_deref().unwrap_or("Function.Unknown"), "")
+                } else {
+                    body
+                };
+                (body, Some("application/json".to_owned()), true, true, false)
+            }
+            Ended::Result(InvocationResult::ResponseTooLarge { size }) => (
+                error_body(
+                    "Function.ResponseSizeTooLarge",
+                    &format!(
+                        "Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+                    ),
+                ),
+                Some("application/json".to_owned()),
+                true,
+                true,
+                false,
+            ),
+            Ended::Exited(info) => {
+                let kind = if self.process.oom_killed().await {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
+                let message = format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: {}",
+                    info.describe()
+                );
+                platform_lines.push(format!("{message}\n"));
+                platform_lines.push(format!("{kind}\n"));
+                (error_body(kind, &message), Some("application/json".to_owned()), true, false, false)
+            }
+            Ended::TimedOut => {
+                platform_lines.push(report::timeout_line(request_id, self.timeout));
+                let message = format!(
+                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                    self.timeout.as_secs_f64()
+                );
+                (
+                    error_body("Sandbox.Timedout", &message),
+                    Some("application/json".to_owned()),
+                    true,
+                    false,
+                    true,
+                )
+            }
+        };
+        let max_memory_mb = self
+            .process
+            .max_memory_bytes()
+            .await
+            .map_or(0, |b| b.div_ceil(1024 * 1024));
+        platform_lines.push(report::end_line(request_id));
+        platform_lines.push(
+            Report {
+                request_id,
+                duration,
+                memory_size_mb: self.memory_mb,
+                max_memory_used_mb: max_memory_mb,
+                init_duration: cold,
+                timed_out,
+            }
+            .line(),
+        );
+        self.logs.platform(&platform_lines).await;
+        tail.extend(platform_lines);
+        if reusable {
+            self.process.freeze().await;
+        } else {
+            self.process.kill();
+        }
+        Outcome {
+            payload,
+            content_type,
+            function_error,
+            tail: last_bytes(&tail.concat(), TAIL_BYTES),
+            reusable,
+        }
+    }
+
+    /// Whether the runtime is still alive (a frozen environment may have been killed meanwhile).
+    pub fn alive(&self) -> bool {
+        self.process.exited().borrow().is_none()
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        self.process.kill();
+    }
+}
+
+/// What a backend hands back after starting the runtime.
+pub(crate) struct Spawned {
+    pub process: Process,
+    pub api: RuntimeApi,
+    pub outputs: Vec<std::os::fd::OwnedFd>,
+}
+
+/// The error JSON Lambda returns for platform-detected failures.
+fn error_body(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+/// The variables Lambda sets in every environment (`lambda-compat.md` §2.2).
+fn lambda_variables(
+    function: &ResolvedFunction,
+    settings: &InvokerSettings,
+    stream: &str,
+    runtime_api: &str,
+) -> Vec<(String, String)> {
+    let config = &function.record.config;
+    let mut vars: Vec<(String, String)> = [
+        ("_HANDLER", config.handler.as_str()),
+        ("AWS_REGION", settings.region.as_str()),
+        ("AWS_DEFAULT_REGION", settings.region.as_str()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.record.name.as_str()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", function.version.as_str()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", config.logging.log_group.as_str()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+        ("LAMBDA_TASK_ROOT", "/var/task"),
+        ("TZ", ":UTC"),
+        ("LANG", "en_US.UTF-8"),
+        ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+        (
+            "LD_LIBRARY_PATH",
+            "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+        ),
+        ("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.push((
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+        config.memory_mb.to_string(),
+    ));
+    if config.logging.log_format == "JSON" {
+        vars.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+        if let Some(level) = &config.logging.application_log_level {
+            vars.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.clone()));
+        }
+    }
+    vars
+}
+
+/// Whether `path` (as seen inside the sandbox) exists: `/var/task` is the function's code, `/opt`
+/// is empty until layers exist, everything else is the host's `/usr`.
+fn exists_inside(path: &str, code_dir: &Path) -> bool {
+    if let Some(rest) = path.strip_prefix("/var/task/") {
+        return code_dir.join(rest).is_file();
+    }
+    if path.starts_with("/opt/") {
+        return false;
+    }
+    Path::new(path).exists()
+}
+
+/// Without a sandbox, the sandbox paths `/var/task` and `/var/runtime` are host directories.
+fn unsandboxed_path(value: &str, function: &ResolvedFunction, settings: &InvokerSettings) -> String {
+    value
+        .replace("/var/task", &function.code_dir.to_string_lossy())
+        .replace("/var/runtime", &settings.runtime_dir.to_string_lossy())
+}
+
+/// The last `limit` bytes of `text`, cut at a character boundary.
+fn last_bytes(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut start = text.len() - limit;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_is_cut_at_a_character_boundary() {
+        let text = format!("{}é{}", "a".repeat(10), "b".repeat(4095));
+        let tail = last_bytes(&text, 4096);
+        assert!(tail.len() <= 4096);
+        assert!(tail.ends_with('b'));
+    }
+}

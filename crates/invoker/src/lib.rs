@@ -1,0 +1,69 @@
+//! The invoker: runs an invocation on an execution environment of the function's version and
+//! gives back the result.
+//!
+//! It owns environment pools (warm reuse, one invocation at a time per environment, reaping after
+//! a keep-alive), timeouts, crash and out-of-memory detection, and the per-invocation log lines
+//! (START / END / REPORT). It never touches namespaces or cgroups itself: that is
+//! `lambent-sandbox`. Invariants: an environment serves one function version and one invocation at
+//! a time; an environment whose invocation timed out, crashed or ran out of memory is never
+//! reused; a configuration or code change retires the old version's environments.
+
+mod environment;
+mod logs;
+mod pool;
+mod report;
+mod settings;
+
+pub use environment::Isolation;
+pub use pool::Invoker;
+pub use settings::InvokerSettings;
+
+use bytes::Bytes;
+use lambent_control::{ControlError, FunctionRef};
+use thiserror::Error;
+
+/// Lambda's limit on a synchronous invocation's request payload.
+pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+
+/// One synchronous invocation.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    pub function: FunctionRef,
+    pub payload: Bytes,
+    /// `X-Amz-Log-Type: Tail`: return the last 4 KB of this invocation's log.
+    pub tail_logs: bool,
+    /// The decoded `X-Amz-Client-Context` JSON.
+    pub client_context: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// The outcome of a synchronous invocation. A function error is still a response (HTTP 200 with
+/// `X-Amz-Function-Error`), not an [`InvokeError`].
+#[derive(Debug, Clone)]
+pub struct InvokeResponse {
+    pub request_id: String,
+    pub executed_version: String,
+    pub payload: Bytes,
+    pub content_type: Option<String>,
+    /// `Some("Unhandled")` when the function failed.
+    pub function_error: Option<&'static str>,
+    /// The log tail (START through REPORT), at most 4 KB, when requested.
+    pub log_tail: Option<String>,
+}
+
+/// Why an invocation could not be run at all.
+#[derive(Debug, Error)]
+pub enum InvokeError {
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation")]
+    RequestTooLarge,
+    /// The function exists but cannot run (e.g. its runtime has no interpreter on this host).
+    #[error("{0}")]
+    ResourceNotReady(String),
+    /// Too many environments are busy.
+    #[error("Rate Exceeded.")]
+    TooManyRequests,
+    #[error("{0}")]
+    Service(String),
+}

@@ -1,0 +1,243 @@
+//! Environment pools: warm environments per function version, reused one invocation at a time,
+//! retired when the function changes and reaped when idle too long.
+
+use crate::environment::{Environment, StartError};
+use crate::settings::InvokerSettings;
+use crate::{InvokeError, InvokeRequest, InvokeResponse, MAX_SYNC_PAYLOAD};
+use lambent_control::{FunctionService, ResolvedFunction};
+use lambent_telemetry::LogSink;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Runs invocations; cheap to share (`Arc`).
+pub struct Invoker {
+    service: Arc<FunctionService>,
+    settings: InvokerSettings,
+    sink: LogSink,
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    /// One permit per existing environment, busy or idle.
+    capacity: Arc<Semaphore>,
+}
+
+struct Idle {
+    environment: Environment,
+    permit: OwnedSemaphorePermit,
+    since: Instant,
+}
+
+impl Invoker {
+    pub fn new(service: Arc<FunctionService>, settings: InvokerSettings, sink: LogSink) -> Arc<Self> {
+        let capacity = Arc::new(Semaphore::new(settings.max_environments));
+        let invoker = Arc::new(Self {
+            service,
+            settings,
+            sink,
+            idle: Mutex::new(HashMap::new()),
+            capacity,
+        });
+        invoker.spawn_maintenance();
+        invoker
+    }
+
+    pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
+        if request.payload.len() > MAX_SYNC_PAYLOAD {
+            return Err(InvokeError::RequestTooLarge);
+        }
+        let function = self.service.resolve(&request.function).await?;
+        if function.record.state.state != "Active" {
+            return Err(InvokeError::ResourceNotReady(format!(
+                "The operation cannot be performed at this time. The function is currently in the \
+                 following state: {}",
+                function.record.state.state
+            )));
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let invoked_arn = self.service.account().qualified_arn(
+            &function.record.name,
+            request.function.qualifier.as_deref(),
+        );
+        let fingerprint = fingerprint(&function);
+        let (mut environment, permit) = match self.take_idle(&function.record.name, &fingerprint) {
+            Some(warm) => warm,
+            None => {
+                let permit = self.reserve_capacity(&function.record.name).await?;
+                let started = Environment::start(
+                    &function,
+                    fingerprint,
+                    &self.settings,
+                    self.sink.clone(),
+                    &request_id,
+                )
+                .await
+                .map_err(|e| match e {
+                    StartError::UnsupportedRuntime(_) => InvokeError::ResourceNotReady(e.to_string()),
+                    StartError::Spawn(_) => InvokeError::Service(e.to_string()),
+                })?;
+                match started {
+                    Ok(environment) => (environment, permit),
+                    Err(failure) => {
+                        return Ok(InvokeResponse {
+                            request_id,
+                            executed_version: function.version.clone(),
+                            payload: failure.payload,
+                            content_type: Some("application/json".into()),
+                            function_error: Some("Unhandled"),
+                            log_tail: request.tail_logs.then(|| failure.tail_lines.concat()),
+                        });
+                    }
+                }
+            }
+        };
+        let outcome = environment
+            .invoke(
+                &request_id,
+                invoked_arn,
+                request.payload,
+                request.client_context,
+                request.trace_id,
+            )
+            .await;
+        if outcome.reusable {
+            self.put_idle(&function.record.name, environment, permit);
+        }
+        Ok(InvokeResponse {
+            request_id,
+            executed_version: function.version,
+            payload: outcome.payload,
+            content_type: outcome.content_type,
+            function_error: outcome.function_error.then_some("Unhandled"),
+            log_tail: request.tail_logs.then_some(outcome.tail),
+        })
+    }
+
+    /// Stops every idle environment (busy ones stop when their invocation returns them).
+    pub fn shutdown(&self) {
+        let drained: Vec<Idle> = match self.idle.lock() {
+            Ok(mut idle) => idle.drain().flat_map(|(_, list)| list).collect(),
+            Err(_) => Vec::new(),
+        };
+        drop(drained);
+    }
+
+    /// Number of idle (warm) environments of a function.
+    pub fn idle_count(&self, function: &str) -> usize {
+        self.idle
+            .lock()
+            .map(|idle| idle.get(function).map_or(0, Vec::len))
+            .unwrap_or(0)
+    }
+
+    fn take_idle(
+        &self,
+        function: &str,
+        fingerprint: &str,
+    ) -> Option<(Environment, OwnedSemaphorePermit)> {
+        let mut idle = self.idle.lock().ok()?;
+        let list = idle.get_mut(function)?;
+        while let Some(position) = list.iter().rposition(|i| i.environment.fingerprint == fingerprint) {
+            let candidate = list.swap_remove(position);
+            if candidate.environment.alive() {
+                return Some((candidate.environment, candidate.permit));
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, function: &str, environment: Environment, permit: OwnedSemaphorePermit) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.entry(function.to_owned()).or_default().push(Idle {
+                environment,
+                permit,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// A permit for one more environment; when all are taken, the least recently used idle
+    /// environment of any function is stopped to make room.
+    async fn reserve_capacity(&self, _function: &str) -> Result<OwnedSemaphorePermit, InvokeError> {
+        loop {
+            if let Ok(permit) = Arc::clone(&self.capacity).try_acquire_owned() {
+                return Ok(permit);
+            }
+            let evicted = {
+                let Ok(mut idle) = self.idle.lock() else {
+                    return Err(InvokeError::Service("pool lock poisoned".into()));
+                };
+                let oldest = idle
+                    .iter()
+                    .flat_map(|(name, list)| list.iter().enumerate().map(move |(i, e)| (name.clone(), i, e.since)))
+                    .min_by_key(|(_, _, since)| *since);
+                oldest.and_then(|(name, index, _)| idle.get_mut(&name).map(|list| list.swap_remove(index)))
+            };
+            match evicted {
+                Some(environment) => drop(environment),
+                None => return Err(InvokeError::TooManyRequests),
+            }
+        }
+    }
+
+    fn retire_function(&self, function: &str) {
+        let retired = self.idle.lock().ok().and_then(|mut idle| idle.remove(function));
+        drop(retired);
+    }
+
+    fn reap_expired(&self) {
+        let keep_alive = self.settings.keep_alive;
+        let mut expired = Vec::new();
+        if let Ok(mut idle) = self.idle.lock() {
+            for list in idle.values_mut() {
+                let (old, young): (Vec<Idle>, Vec<Idle>) =
+                    list.drain(..).partition(|i| i.since.elapsed() >= keep_alive);
+                *list = young;
+                expired.extend(old);
+            }
+            idle.retain(|_, list| !list.is_empty());
+        }
+        drop(expired);
+    }
+
+    /// Retires environments when their function changes, and reaps idle ones.
+    fn spawn_maintenance(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let mut changes = self.service.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Ok(change) => match weak.upgrade() {
+                        Some(invoker) => invoker.retire_function(&change.name),
+                        None => return,
+                    },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Missed changes: retire everything idle; stale versions must not run.
+                        if let Some(invoker) = weak.upgrade() {
+                            invoker.shutdown();
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        let weak = Arc::downgrade(self);
+        let period = (self.settings.keep_alive / 4).max(std::time::Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(invoker) => invoker.reap_expired(),
+                    None => return,
+                }
+            }
+        });
+    }
+}
+
+/// Identifies what an environment runs: the configuration and the code. Environments are reused
+/// only for an identical fingerprint.
+fn fingerprint(function: &ResolvedFunction) -> String {
+    let config = serde_json::to_string(&function.record.config).unwrap_or_default();
+    format!("{}:{}:{config}", function.version, function.record.code_sha256_hex)
+}
