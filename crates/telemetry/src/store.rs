@@ -28,8 +28,15 @@ pub struct StoredEvent {
 
 #[derive(Clone)]
 pub struct LogStore {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<Mutex<Inner>>,
     max_bytes: u64,
+}
+
+struct Inner {
+    conn: Connection,
+    /// Bytes of message text stored, kept in step with the table so that bounding the store
+    /// does not rescan it on every write.
+    stored_bytes: i64,
 }
 
 const SCHEMA: &str = "
@@ -52,17 +59,24 @@ impl LogStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        let stored_bytes = conn.query_row(
+            "SELECT COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) FROM log_events",
+            [],
+            |row| row.get(0),
+        )?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            inner: Arc::new(Mutex::new(Inner { conn, stored_bytes })),
             max_bytes,
         })
     }
 
     /// Writes batches in one transaction, then trims the oldest events beyond the size bound.
     pub fn write(&self, batches: &[LogBatch]) -> Result<(), LogStoreError> {
-        let mut conn = self.conn.lock().map_err(|_| LogStoreError::Poisoned)?;
+        let mut guard = self.inner.lock().map_err(|_| LogStoreError::Poisoned)?;
+        let inner = &mut *guard;
         let now = now_ms();
-        let tx = conn.transaction()?;
+        let mut total = inner.stored_bytes;
+        let tx = inner.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO log_events (log_group, log_stream, timestamp_ms, ingestion_ms, message)
@@ -75,16 +89,13 @@ impl LogStore {
                 } in &batch.events
                 {
                     insert.execute(params![batch.group, batch.stream, timestamp_ms, now, message])?;
+                    total += message.len() as i64;
                 }
             }
         }
-        let total: i64 = tx.query_row(
-            "SELECT COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) FROM log_events",
-            [],
-            |row| row.get(0),
-        )?;
-        let excess = total - self.max_bytes as i64;
-        if excess > 0 {
+        if total > self.max_bytes as i64 {
+            // Trim to 90% of the bound so that trimming (and the recount) is rare.
+            let excess = total - (self.max_bytes as i64 / 10 * 9);
             tx.execute(
                 "DELETE FROM log_events WHERE id <= (
                      SELECT id FROM (
@@ -94,8 +105,14 @@ impl LogStore {
                  )",
                 params![excess],
             )?;
+            total = tx.query_row(
+                "SELECT COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) FROM log_events",
+                [],
+                |row| row.get(0),
+            )?;
         }
         tx.commit()?;
+        inner.stored_bytes = total;
         Ok(())
     }
 
@@ -107,8 +124,8 @@ impl LogStore {
         start_ms: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, LogStoreError> {
-        let conn = self.conn.lock().map_err(|_| LogStoreError::Poisoned)?;
-        let mut stmt = conn.prepare_cached(
+        let guard = self.inner.lock().map_err(|_| LogStoreError::Poisoned)?;
+        let mut stmt = guard.conn.prepare_cached(
             "SELECT id, log_group, log_stream, timestamp_ms, ingestion_ms, message FROM log_events
              WHERE log_group = ?1 AND (?2 IS NULL OR log_stream = ?2) AND timestamp_ms >= ?3
              ORDER BY timestamp_ms, id LIMIT ?4",

@@ -158,6 +158,7 @@ impl Environment {
             }
         };
         let _ = runtime_api_address;
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "environment spawned");
         let logs = LogCapture::start(spawned.outputs, sink, log_group, stream)
             .map_err(|e| StartError::Spawn(e.to_string()))?;
         logs.platform(std::slice::from_ref(&init_start)).await;
@@ -174,6 +175,7 @@ impl Environment {
         };
         match environment.run_init(settings.init_timeout, request_id).await {
             Ok(()) => {
+                tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "environment initialised");
                 environment.init_duration = Some(started.elapsed());
                 Ok(Ok(environment))
             }
