@@ -52,7 +52,9 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
         chrono::Utc::now(),
     );
     if let Err(e) = outcome {
-        return ApiError::new(StatusCode::FORBIDDEN, e.aws_error_type(), e.message()).into_response();
+        return ApiError::new(StatusCode::FORBIDDEN, e.aws_error_type(), e.message())
+            .into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

@@ -20,7 +20,10 @@ pub async fn read(body: Body, limit: usize, operation: &str) -> Result<Bytes, Ap
 }
 
 /// Parses a JSON request body; an empty body means "no members", as the SDKs may send.
-pub async fn json<T: DeserializeOwned + Default>(body: Body, operation: &str) -> Result<T, ApiError> {
+pub async fn json<T: DeserializeOwned + Default>(
+    body: Body,
+    operation: &str,
+) -> Result<T, ApiError> {
     let bytes = read(body, MAX_CONTROL_BODY, operation).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());

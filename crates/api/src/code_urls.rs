@@ -29,7 +29,8 @@ impl CodeUrls {
     }
 
     fn signature(&self, digest_hex: &str, expires: i64) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key length");
         mac.update(digest_hex.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
@@ -59,7 +60,8 @@ impl CodeUrls {
         let Ok(given) = hex::decode(signature) else {
             return false;
         };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key length");
         mac.update(digest_hex.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());

@@ -35,7 +35,11 @@ impl ApiError {
     }
 
     pub fn service(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            message,
+        )
     }
 
     /// An operation of the Lambda API that this release of Lambent does not implement.

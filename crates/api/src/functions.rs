@@ -120,7 +120,10 @@ pub async fn update_configuration(
     let input: UpdateConfigurationInput =
         body::json(request, "UpdateFunctionConfiguration").await?;
     let reference = state.service.parse_ref(&name, None)?;
-    let record = state.service.update_configuration(&reference, input).await?;
+    let record = state
+        .service
+        .update_configuration(&reference, input)
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         function_configuration(&record, state.service.account()),

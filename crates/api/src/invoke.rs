@@ -21,7 +21,8 @@ pub async fn invoke(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(&query);
     let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
-    let invocation_type = header_str(&headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
+    let invocation_type =
+        header_str(&headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
     let log_type = header_str(&headers, "X-Amz-Log-Type").unwrap_or("None");
     if !matches!(log_type, "None" | "Tail") {
         return Err(invalid_header(log_type, "logType", "[None, Tail]"));
@@ -130,7 +131,9 @@ fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestTooLargeException",
-        format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"),
+        format!(
+            "Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+        ),
     )
 }
 
@@ -138,9 +141,11 @@ fn invoke_error(e: InvokeError) -> ApiError {
     match e {
         InvokeError::Control(c) => c.into(),
         InvokeError::RequestTooLarge => too_large(),
-        InvokeError::ResourceNotReady(message) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "ResourceNotReadyException", message)
-        }
+        InvokeError::ResourceNotReady(message) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "ResourceNotReadyException",
+            message,
+        ),
         InvokeError::TooManyRequests => {
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

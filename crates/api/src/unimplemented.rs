@@ -8,56 +8,248 @@ use std::sync::LazyLock;
 
 /// (method, path pattern, operation) for the Lambda operations Lambent does not implement yet.
 const OPERATIONS: &[(&str, &str, &str)] = &[
-    ("POST", r"/2021-11-15/functions/[^/]+/response-streaming-invocations", "InvokeWithResponseStream"),
-    ("POST", r"/2014-11-13/functions/[^/]+/invoke-async/?", "InvokeAsync"),
-    ("POST", r"/2015-03-31/functions/[^/]+/versions", "PublishVersion"),
-    ("GET", r"/2015-03-31/functions/[^/]+/versions", "ListVersionsByFunction"),
-    ("POST", r"/2015-03-31/functions/[^/]+/aliases", "CreateAlias"),
+    (
+        "POST",
+        r"/2021-11-15/functions/[^/]+/response-streaming-invocations",
+        "InvokeWithResponseStream",
+    ),
+    (
+        "POST",
+        r"/2014-11-13/functions/[^/]+/invoke-async/?",
+        "InvokeAsync",
+    ),
+    (
+        "POST",
+        r"/2015-03-31/functions/[^/]+/versions",
+        "PublishVersion",
+    ),
+    (
+        "GET",
+        r"/2015-03-31/functions/[^/]+/versions",
+        "ListVersionsByFunction",
+    ),
+    (
+        "POST",
+        r"/2015-03-31/functions/[^/]+/aliases",
+        "CreateAlias",
+    ),
     ("GET", r"/2015-03-31/functions/[^/]+/aliases", "ListAliases"),
-    ("GET", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "GetAlias"),
-    ("PUT", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "UpdateAlias"),
-    ("DELETE", r"/2015-03-31/functions/[^/]+/aliases/[^/]+", "DeleteAlias"),
-    ("PUT", r"/2017-10-31/functions/[^/]+/concurrency", "PutFunctionConcurrency"),
-    ("DELETE", r"/2017-10-31/functions/[^/]+/concurrency", "DeleteFunctionConcurrency"),
-    ("GET", r"/2019-09-30/functions/[^/]+/concurrency", "GetFunctionConcurrency"),
-    ("PUT", r"/2019-09-30/functions/[^/]+/provisioned-concurrency", "PutProvisionedConcurrencyConfig"),
-    ("GET", r"/2019-09-30/functions/[^/]+/provisioned-concurrency", "GetProvisionedConcurrencyConfig"),
-    ("DELETE", r"/2019-09-30/functions/[^/]+/provisioned-concurrency", "DeleteProvisionedConcurrencyConfig"),
-    ("GET", r"/2019-09-25/functions/[^/]+/event-invoke-config/list", "ListFunctionEventInvokeConfigs"),
-    ("PUT", r"/2019-09-25/functions/[^/]+/event-invoke-config", "PutFunctionEventInvokeConfig"),
-    ("POST", r"/2019-09-25/functions/[^/]+/event-invoke-config", "UpdateFunctionEventInvokeConfig"),
-    ("GET", r"/2019-09-25/functions/[^/]+/event-invoke-config", "GetFunctionEventInvokeConfig"),
-    ("DELETE", r"/2019-09-25/functions/[^/]+/event-invoke-config", "DeleteFunctionEventInvokeConfig"),
-    ("POST", r"/2015-03-31/event-source-mappings/?", "CreateEventSourceMapping"),
-    ("GET", r"/2015-03-31/event-source-mappings/?", "ListEventSourceMappings"),
-    ("GET", r"/2015-03-31/event-source-mappings/[^/]+", "GetEventSourceMapping"),
-    ("PUT", r"/2015-03-31/event-source-mappings/[^/]+", "UpdateEventSourceMapping"),
-    ("DELETE", r"/2015-03-31/event-source-mappings/[^/]+", "DeleteEventSourceMapping"),
-    ("POST", r"/2021-10-31/functions/[^/]+/url", "CreateFunctionUrlConfig"),
-    ("GET", r"/2021-10-31/functions/[^/]+/url", "GetFunctionUrlConfig"),
-    ("PUT", r"/2021-10-31/functions/[^/]+/url", "UpdateFunctionUrlConfig"),
-    ("DELETE", r"/2021-10-31/functions/[^/]+/url", "DeleteFunctionUrlConfig"),
-    ("GET", r"/2021-10-31/functions/[^/]+/urls", "ListFunctionUrlConfigs"),
+    (
+        "GET",
+        r"/2015-03-31/functions/[^/]+/aliases/[^/]+",
+        "GetAlias",
+    ),
+    (
+        "PUT",
+        r"/2015-03-31/functions/[^/]+/aliases/[^/]+",
+        "UpdateAlias",
+    ),
+    (
+        "DELETE",
+        r"/2015-03-31/functions/[^/]+/aliases/[^/]+",
+        "DeleteAlias",
+    ),
+    (
+        "PUT",
+        r"/2017-10-31/functions/[^/]+/concurrency",
+        "PutFunctionConcurrency",
+    ),
+    (
+        "DELETE",
+        r"/2017-10-31/functions/[^/]+/concurrency",
+        "DeleteFunctionConcurrency",
+    ),
+    (
+        "GET",
+        r"/2019-09-30/functions/[^/]+/concurrency",
+        "GetFunctionConcurrency",
+    ),
+    (
+        "PUT",
+        r"/2019-09-30/functions/[^/]+/provisioned-concurrency",
+        "PutProvisionedConcurrencyConfig",
+    ),
+    (
+        "GET",
+        r"/2019-09-30/functions/[^/]+/provisioned-concurrency",
+        "GetProvisionedConcurrencyConfig",
+    ),
+    (
+        "DELETE",
+        r"/2019-09-30/functions/[^/]+/provisioned-concurrency",
+        "DeleteProvisionedConcurrencyConfig",
+    ),
+    (
+        "GET",
+        r"/2019-09-25/functions/[^/]+/event-invoke-config/list",
+        "ListFunctionEventInvokeConfigs",
+    ),
+    (
+        "PUT",
+        r"/2019-09-25/functions/[^/]+/event-invoke-config",
+        "PutFunctionEventInvokeConfig",
+    ),
+    (
+        "POST",
+        r"/2019-09-25/functions/[^/]+/event-invoke-config",
+        "UpdateFunctionEventInvokeConfig",
+    ),
+    (
+        "GET",
+        r"/2019-09-25/functions/[^/]+/event-invoke-config",
+        "GetFunctionEventInvokeConfig",
+    ),
+    (
+        "DELETE",
+        r"/2019-09-25/functions/[^/]+/event-invoke-config",
+        "DeleteFunctionEventInvokeConfig",
+    ),
+    (
+        "POST",
+        r"/2015-03-31/event-source-mappings/?",
+        "CreateEventSourceMapping",
+    ),
+    (
+        "GET",
+        r"/2015-03-31/event-source-mappings/?",
+        "ListEventSourceMappings",
+    ),
+    (
+        "GET",
+        r"/2015-03-31/event-source-mappings/[^/]+",
+        "GetEventSourceMapping",
+    ),
+    (
+        "PUT",
+        r"/2015-03-31/event-source-mappings/[^/]+",
+        "UpdateEventSourceMapping",
+    ),
+    (
+        "DELETE",
+        r"/2015-03-31/event-source-mappings/[^/]+",
+        "DeleteEventSourceMapping",
+    ),
+    (
+        "POST",
+        r"/2021-10-31/functions/[^/]+/url",
+        "CreateFunctionUrlConfig",
+    ),
+    (
+        "GET",
+        r"/2021-10-31/functions/[^/]+/url",
+        "GetFunctionUrlConfig",
+    ),
+    (
+        "PUT",
+        r"/2021-10-31/functions/[^/]+/url",
+        "UpdateFunctionUrlConfig",
+    ),
+    (
+        "DELETE",
+        r"/2021-10-31/functions/[^/]+/url",
+        "DeleteFunctionUrlConfig",
+    ),
+    (
+        "GET",
+        r"/2021-10-31/functions/[^/]+/urls",
+        "ListFunctionUrlConfigs",
+    ),
     ("GET", r"/2018-10-31/layers/?", "ListLayers"),
-    ("POST", r"/2018-10-31/layers/[^/]+/versions", "PublishLayerVersion"),
-    ("GET", r"/2018-10-31/layers/[^/]+/versions", "ListLayerVersions"),
-    ("GET", r"/2018-10-31/layers/[^/]+/versions/[^/]+", "GetLayerVersion"),
-    ("DELETE", r"/2018-10-31/layers/[^/]+/versions/[^/]+", "DeleteLayerVersion"),
-    ("POST", r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy", "AddLayerVersionPermission"),
-    ("GET", r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy", "GetLayerVersionPolicy"),
-    ("DELETE", r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy/[^/]+", "RemoveLayerVersionPermission"),
-    ("PUT", r"/2020-06-30/functions/[^/]+/code-signing-config", "PutFunctionCodeSigningConfig"),
-    ("DELETE", r"/2020-06-30/functions/[^/]+/code-signing-config", "DeleteFunctionCodeSigningConfig"),
-    ("POST", r"/2020-04-22/code-signing-configs/?", "CreateCodeSigningConfig"),
-    ("GET", r"/2020-04-22/code-signing-configs/?", "ListCodeSigningConfigs"),
-    ("GET", r"/2020-04-22/code-signing-configs/[^/]+", "GetCodeSigningConfig"),
-    ("PUT", r"/2020-04-22/code-signing-configs/[^/]+", "UpdateCodeSigningConfig"),
-    ("DELETE", r"/2020-04-22/code-signing-configs/[^/]+", "DeleteCodeSigningConfig"),
-    ("GET", r"/2020-04-22/code-signing-configs/[^/]+/functions", "ListFunctionsByCodeSigningConfig"),
-    ("GET", r"/2021-07-20/functions/[^/]+/runtime-management-config", "GetRuntimeManagementConfig"),
-    ("PUT", r"/2021-07-20/functions/[^/]+/runtime-management-config", "PutRuntimeManagementConfig"),
-    ("GET", r"/2024-08-31/functions/[^/]+/recursion-config", "GetFunctionRecursionConfig"),
-    ("PUT", r"/2024-08-31/functions/[^/]+/recursion-config", "PutFunctionRecursionConfig"),
+    (
+        "POST",
+        r"/2018-10-31/layers/[^/]+/versions",
+        "PublishLayerVersion",
+    ),
+    (
+        "GET",
+        r"/2018-10-31/layers/[^/]+/versions",
+        "ListLayerVersions",
+    ),
+    (
+        "GET",
+        r"/2018-10-31/layers/[^/]+/versions/[^/]+",
+        "GetLayerVersion",
+    ),
+    (
+        "DELETE",
+        r"/2018-10-31/layers/[^/]+/versions/[^/]+",
+        "DeleteLayerVersion",
+    ),
+    (
+        "POST",
+        r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy",
+        "AddLayerVersionPermission",
+    ),
+    (
+        "GET",
+        r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy",
+        "GetLayerVersionPolicy",
+    ),
+    (
+        "DELETE",
+        r"/2018-10-31/layers/[^/]+/versions/[^/]+/policy/[^/]+",
+        "RemoveLayerVersionPermission",
+    ),
+    (
+        "PUT",
+        r"/2020-06-30/functions/[^/]+/code-signing-config",
+        "PutFunctionCodeSigningConfig",
+    ),
+    (
+        "DELETE",
+        r"/2020-06-30/functions/[^/]+/code-signing-config",
+        "DeleteFunctionCodeSigningConfig",
+    ),
+    (
+        "POST",
+        r"/2020-04-22/code-signing-configs/?",
+        "CreateCodeSigningConfig",
+    ),
+    (
+        "GET",
+        r"/2020-04-22/code-signing-configs/?",
+        "ListCodeSigningConfigs",
+    ),
+    (
+        "GET",
+        r"/2020-04-22/code-signing-configs/[^/]+",
+        "GetCodeSigningConfig",
+    ),
+    (
+        "PUT",
+        r"/2020-04-22/code-signing-configs/[^/]+",
+        "UpdateCodeSigningConfig",
+    ),
+    (
+        "DELETE",
+        r"/2020-04-22/code-signing-configs/[^/]+",
+        "DeleteCodeSigningConfig",
+    ),
+    (
+        "GET",
+        r"/2020-04-22/code-signing-configs/[^/]+/functions",
+        "ListFunctionsByCodeSigningConfig",
+    ),
+    (
+        "GET",
+        r"/2021-07-20/functions/[^/]+/runtime-management-config",
+        "GetRuntimeManagementConfig",
+    ),
+    (
+        "PUT",
+        r"/2021-07-20/functions/[^/]+/runtime-management-config",
+        "PutRuntimeManagementConfig",
+    ),
+    (
+        "GET",
+        r"/2024-08-31/functions/[^/]+/recursion-config",
+        "GetFunctionRecursionConfig",
+    ),
+    (
+        "PUT",
+        r"/2024-08-31/functions/[^/]+/recursion-config",
+        "PutFunctionRecursionConfig",
+    ),
 ];
 
 static MATCHERS: LazyLock<Vec<(Method, Regex, &'static str)>> = LazyLock::new(|| {
@@ -102,7 +294,10 @@ mod tests {
             Some("GetFunctionConcurrency")
         );
         assert_eq!(
-            operation_for(&Method::GET, "/2019-09-25/functions/f/event-invoke-config/list"),
+            operation_for(
+                &Method::GET,
+                "/2019-09-25/functions/f/event-invoke-config/list"
+            ),
             Some("ListFunctionEventInvokeConfigs")
         );
         assert_eq!(operation_for(&Method::GET, "/nope"), None);

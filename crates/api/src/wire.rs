@@ -25,8 +25,14 @@ pub fn function_configuration(record: &FunctionRecord, account: &Account) -> Val
     put("Description", json!(c.description));
     put("Timeout", json!(c.timeout_seconds));
     put("MemorySize", json!(c.memory_mb));
-    put("LastModified", json!(lambda_timestamp(&record.last_modified)));
-    put("CodeSha256", json!(code_sha256_base64(&record.code_sha256_hex)));
+    put(
+        "LastModified",
+        json!(lambda_timestamp(&record.last_modified)),
+    );
+    put(
+        "CodeSha256",
+        json!(code_sha256_base64(&record.code_sha256_hex)),
+    );
     put("Version", json!("$LATEST"));
     put("Environment", json!({ "Variables": c.environment }));
     put("TracingConfig", json!({ "Mode": c.tracing_mode }));
@@ -47,8 +53,14 @@ pub fn function_configuration(record: &FunctionRecord, account: &Account) -> Val
     }
     put("PackageType", json!(c.package_type));
     put("Architectures", json!(c.architectures));
-    put("EphemeralStorage", json!({ "Size": c.ephemeral_storage_mb }));
-    put("SnapStart", json!({ "ApplyOn": "None", "OptimizationStatus": "Off" }));
+    put(
+        "EphemeralStorage",
+        json!({ "Size": c.ephemeral_storage_mb }),
+    );
+    put(
+        "SnapStart",
+        json!({ "ApplyOn": "None", "OptimizationStatus": "Off" }),
+    );
     put(
         "RuntimeVersionConfig",
         json!({ "RuntimeVersionArn": lambent_control::runtime_version_arn(&c.runtime, &account.region) }),
@@ -82,4 +94,3 @@ pub fn code_sha256_base64(hex_digest: &str) -> String {
     let raw = hex::decode(hex_digest).unwrap_or_default();
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
-

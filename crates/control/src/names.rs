@@ -171,19 +171,39 @@ mod tests {
         ] {
             assert_eq!(parse(input, None).expect(input).name, "f");
         }
-        let r = parse("arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST", None)
-            .expect("qualified");
+        let r = parse(
+            "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST",
+            None,
+        )
+        .expect("qualified");
         assert_eq!(r.qualifier.as_deref(), Some("$LATEST"));
-        assert_eq!(parse("f:prod", None).expect("alias").qualifier.as_deref(), Some("prod"));
+        assert_eq!(
+            parse("f:prod", None).expect("alias").qualifier.as_deref(),
+            Some("prod")
+        );
     }
 
     #[test]
     fn refuses_what_lambda_refuses() {
-        for bad in ["*", "my-function!", "function:f:$LATEST:extra", "arn:aws:lambda::000000000000:function:f"] {
-            assert!(matches!(parse(bad, None), Err(ControlError::Validation(_))), "{bad}");
+        for bad in [
+            "*",
+            "my-function!",
+            "function:f:$LATEST:extra",
+            "arn:aws:lambda::000000000000:function:f",
+        ] {
+            assert!(
+                matches!(parse(bad, None), Err(ControlError::Validation(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(parse("f:1", Some("2")), Err(ControlError::InvalidParameterValue(_))));
-        assert!(matches!(parse("f", Some("bad!")), Err(ControlError::Validation(_))));
+        assert!(matches!(
+            parse("f:1", Some("2")),
+            Err(ControlError::InvalidParameterValue(_))
+        ));
+        assert!(matches!(
+            parse("f", Some("bad!")),
+            Err(ControlError::Validation(_))
+        ));
         assert!(matches!(
             parse("arn:aws:lambda:eu-west-1:000000000000:function:f", None),
             Err(ControlError::ResourceNotFound(_))

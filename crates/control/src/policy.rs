@@ -67,12 +67,32 @@ pub(crate) fn statement(
         }
     };
     add("ArnLike", "AWS:SourceArn", input.source_arn.as_ref());
-    add("StringEquals", "AWS:SourceAccount", input.source_account.as_ref());
-    add("StringEquals", "aws:PrincipalOrgID", input.principal_org_id.as_ref());
-    add("StringEquals", "lambda:EventSourceToken", input.event_source_token.as_ref());
-    add("StringEquals", "lambda:FunctionUrlAuthType", input.function_url_auth_type.as_ref());
+    add(
+        "StringEquals",
+        "AWS:SourceAccount",
+        input.source_account.as_ref(),
+    );
+    add(
+        "StringEquals",
+        "aws:PrincipalOrgID",
+        input.principal_org_id.as_ref(),
+    );
+    add(
+        "StringEquals",
+        "lambda:EventSourceToken",
+        input.event_source_token.as_ref(),
+    );
+    add(
+        "StringEquals",
+        "lambda:FunctionUrlAuthType",
+        input.function_url_auth_type.as_ref(),
+    );
     if input.invoked_via_function_url == Some(true) {
-        add("Bool", "lambda:InvokedViaFunctionUrl", Some(&"true".to_owned()));
+        add(
+            "Bool",
+            "lambda:InvokedViaFunctionUrl",
+            Some(&"true".to_owned()),
+        );
     }
     let _ = account;
     let mut body = json!({

@@ -3,7 +3,9 @@
 
 use crate::code::{CodeDigest, CodeLimits, CodeStore, ZipRejection, inspect_zip};
 use crate::error::STALE_REVISION;
-use crate::input::{AddPermissionInput, CreateFunctionInput, UpdateCodeInput, UpdateConfigurationInput};
+use crate::input::{
+    AddPermissionInput, CreateFunctionInput, UpdateCodeInput, UpdateConfigurationInput,
+};
 use crate::names::{Account, FunctionRef, NameUse};
 use crate::{ControlError, policy, tags, validate};
 use base64::Engine;
@@ -175,7 +177,10 @@ impl FunctionService {
         }
     }
 
-    pub async fn get_function(&self, reference: &FunctionRef) -> Result<FunctionRecord, ControlError> {
+    pub async fn get_function(
+        &self,
+        reference: &FunctionRef,
+    ) -> Result<FunctionRecord, ControlError> {
         reference.require_latest(&self.account)?;
         self.store
             .get_function(&reference.name)
@@ -395,7 +400,10 @@ impl FunctionService {
     }
 
     /// The resource policy as Lambda's JSON text and the function's revision.
-    pub async fn get_policy(&self, reference: &FunctionRef) -> Result<(String, String), ControlError> {
+    pub async fn get_policy(
+        &self,
+        reference: &FunctionRef,
+    ) -> Result<(String, String), ControlError> {
         let record = self.get_function(reference).await?;
         let document = policy::document(&record.policy).ok_or_else(|| {
             ControlError::ResourceNotFound("The resource you requested does not exist.".into())
@@ -428,7 +436,11 @@ impl FunctionService {
             }
             let mut next = change(&current)?;
             next.revision_id = new_revision();
-            match self.store.replace_function(&next, &current.revision_id).await {
+            match self
+                .store
+                .replace_function(&next, &current.revision_id)
+                .await
+            {
                 Ok(()) => return Ok(next),
                 Err(StoreError::RevisionMismatch) if expected.is_some() => {
                     return Err(ControlError::PreconditionFailed(STALE_REVISION.into()));
@@ -453,9 +465,7 @@ impl FunctionService {
     }
 
     fn already_exists(&self, name: &str) -> ControlError {
-        ControlError::ResourceConflict(format!(
-            "Function already exist: {name}"
-        ))
+        ControlError::ResourceConflict(format!("Function already exist: {name}"))
     }
 
     fn announce(&self, name: &str) {

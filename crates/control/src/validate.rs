@@ -1,8 +1,8 @@
 //! Lambda's rules for function configuration. Each check returns the error Lambda returns, so a
 //! bad request is refused before anything is written.
 
-use crate::input::{ConfigInput, LoggingInput};
 use crate::ControlError;
+use crate::input::{ConfigInput, LoggingInput};
 use lambent_store::{FunctionConfig, LoggingSettings};
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -191,12 +191,18 @@ fn one_of(value: &str, member: &str, allowed: &[&str]) -> Result<(), ControlErro
         Err(ControlError::constraint(
             value,
             member,
-            &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
         ))
     }
 }
 
-fn logging(current: &LoggingSettings, input: &LoggingInput) -> Result<LoggingSettings, ControlError> {
+fn logging(
+    current: &LoggingSettings,
+    input: &LoggingInput,
+) -> Result<LoggingSettings, ControlError> {
     let mut next = current.clone();
     if let Some(format) = &input.log_format {
         one_of(format, "loggingConfig.logFormat", &["JSON", "Text"])?;
@@ -211,7 +217,11 @@ fn logging(current: &LoggingSettings, input: &LoggingInput) -> Result<LoggingSet
         next.application_log_level = Some(level.clone());
     }
     if let Some(level) = &input.system_log_level {
-        one_of(level, "loggingConfig.systemLogLevel", &["DEBUG", "INFO", "WARN"])?;
+        one_of(
+            level,
+            "loggingConfig.systemLogLevel",
+            &["DEBUG", "INFO", "WARN"],
+        )?;
         next.system_log_level = Some(level.clone());
     }
     if let Some(group) = &input.log_group {
@@ -263,7 +273,10 @@ pub fn defaults(name: &str) -> FunctionConfig {
 }
 
 /// Applies the members present in `input` to `current`, checking each one.
-pub fn apply(current: &FunctionConfig, input: &ConfigInput) -> Result<FunctionConfig, ControlError> {
+pub fn apply(
+    current: &FunctionConfig,
+    input: &ConfigInput,
+) -> Result<FunctionConfig, ControlError> {
     let mut next = current.clone();
     if let Some(r) = &input.role {
         role(r)?;
@@ -344,7 +357,10 @@ mod tests {
         assert!(err.to_string().contains("exceeded the 4KB limit"));
         let mut bad = BTreeMap::new();
         bad.insert("1BAD".to_string(), "v".to_string());
-        assert!(matches!(environment(&bad), Err(ControlError::Validation(_))));
+        assert!(matches!(
+            environment(&bad),
+            Err(ControlError::Validation(_))
+        ));
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub struct InvokeResponse {
 pub enum InvokeError {
     #[error(transparent)]
     Control(#[from] ControlError),
-    #[error("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation")]
+    #[error(
+        "Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+    )]
     RequestTooLarge,
     /// The function exists but cannot run (e.g. its runtime has no interpreter on this host).
     #[error("{0}")]

@@ -210,4 +210,3 @@ async fn read_any(
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
-

@@ -28,7 +28,11 @@ struct Idle {
 }
 
 impl Invoker {
-    pub fn new(service: Arc<FunctionService>, settings: InvokerSettings, sink: LogSink) -> Arc<Self> {
+    pub fn new(
+        service: Arc<FunctionService>,
+        settings: InvokerSettings,
+        sink: LogSink,
+    ) -> Arc<Self> {
         let capacity = Arc::new(Semaphore::new(settings.max_environments));
         let invoker = Arc::new(Self {
             service,
@@ -54,10 +58,10 @@ impl Invoker {
             )));
         }
         let request_id = uuid::Uuid::new_v4().to_string();
-        let invoked_arn = self.service.account().qualified_arn(
-            &function.record.name,
-            request.function.qualifier.as_deref(),
-        );
+        let invoked_arn = self
+            .service
+            .account()
+            .qualified_arn(&function.record.name, request.function.qualifier.as_deref());
         let fingerprint = fingerprint(&function);
         let (mut environment, permit) = match self.take_idle(&function.record.name, &fingerprint) {
             Some(warm) => warm,
@@ -72,7 +76,9 @@ impl Invoker {
                 )
                 .await
                 .map_err(|e| match e {
-                    StartError::UnsupportedRuntime(_) => InvokeError::ResourceNotReady(e.to_string()),
+                    StartError::UnsupportedRuntime(_) => {
+                        InvokeError::ResourceNotReady(e.to_string())
+                    }
                     StartError::Spawn(_) => InvokeError::Service(e.to_string()),
                 })?;
                 match started {
@@ -136,7 +142,10 @@ impl Invoker {
     ) -> Option<(Environment, OwnedSemaphorePermit)> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(function)?;
-        while let Some(position) = list.iter().rposition(|i| i.environment.fingerprint == fingerprint) {
+        while let Some(position) = list
+            .iter()
+            .rposition(|i| i.environment.fingerprint == fingerprint)
+        {
             let candidate = list.swap_remove(position);
             if candidate.environment.alive() {
                 return Some((candidate.environment, candidate.permit));
@@ -168,9 +177,15 @@ impl Invoker {
                 };
                 let oldest = idle
                     .iter()
-                    .flat_map(|(name, list)| list.iter().enumerate().map(move |(i, e)| (name.clone(), i, e.since)))
+                    .flat_map(|(name, list)| {
+                        list.iter()
+                            .enumerate()
+                            .map(move |(i, e)| (name.clone(), i, e.since))
+                    })
                     .min_by_key(|(_, _, since)| *since);
-                oldest.and_then(|(name, index, _)| idle.get_mut(&name).map(|list| list.swap_remove(index)))
+                oldest.and_then(|(name, index, _)| {
+                    idle.get_mut(&name).map(|list| list.swap_remove(index))
+                })
             };
             match evicted {
                 Some(environment) => drop(environment),
@@ -180,7 +195,11 @@ impl Invoker {
     }
 
     fn retire_function(&self, function: &str) {
-        let retired = self.idle.lock().ok().and_then(|mut idle| idle.remove(function));
+        let retired = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.remove(function));
         drop(retired);
     }
 
@@ -189,8 +208,9 @@ impl Invoker {
         let mut expired = Vec::new();
         if let Ok(mut idle) = self.idle.lock() {
             for list in idle.values_mut() {
-                let (old, young): (Vec<Idle>, Vec<Idle>) =
-                    list.drain(..).partition(|i| i.since.elapsed() >= keep_alive);
+                let (old, young): (Vec<Idle>, Vec<Idle>) = list
+                    .drain(..)
+                    .partition(|i| i.since.elapsed() >= keep_alive);
                 *list = young;
                 expired.extend(old);
             }
@@ -239,5 +259,8 @@ impl Invoker {
 /// only for an identical fingerprint.
 fn fingerprint(function: &ResolvedFunction) -> String {
     let config = serde_json::to_string(&function.record.config).unwrap_or_default();
-    format!("{}:{}:{config}", function.version, function.record.code_sha256_hex)
+    format!(
+        "{}:{}:{config}",
+        function.version, function.record.code_sha256_hex
+    )
 }

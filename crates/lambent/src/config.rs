@@ -95,7 +95,11 @@ impl Settings {
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             bail!("the account id must be 12 digits, got {account_id:?}");
         }
-        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             bail!("the region must look like us-east-1, got {region:?}");
         }
         let mut credentials = Vec::new();

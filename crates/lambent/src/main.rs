@@ -6,7 +6,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lambent", version, about = "A self-hosted, AWS Lambda-compatible serverless platform")]
+#[command(
+    name = "lambent",
+    version,
+    about = "A self-hosted, AWS Lambda-compatible serverless platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

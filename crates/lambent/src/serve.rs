@@ -64,7 +64,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(collected, "removed code packages no function references");
     }
     let (sink, log_writer) = lambent_telemetry::spawn_writer(logs);
-    let mut invoker_settings = InvokerSettings::new(isolation, runtime_dir, settings.region.clone());
+    let mut invoker_settings =
+        InvokerSettings::new(isolation, runtime_dir, settings.region.clone());
     invoker_settings.keep_alive = settings.keep_alive;
     invoker_settings.runtimes = settings.runtimes.clone();
     let invoker = Invoker::new(Arc::clone(&service), invoker_settings, sink);

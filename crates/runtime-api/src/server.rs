@@ -110,9 +110,10 @@ type Reply = Response<Full<Bytes>>;
 fn json_reply(status: StatusCode, body: serde_json::Value) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -127,17 +128,26 @@ fn accepted() -> Reply {
     json_reply(StatusCode::ACCEPTED, serde_json::json!({ "status": "OK" }))
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, std::convert::Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Reply, std::convert::Infallible> {
     let path = req.uri().path().to_owned();
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Ok(error_reply(StatusCode::NOT_FOUND, "InvalidRequest", "Not found"));
+        return Ok(error_reply(
+            StatusCode::NOT_FOUND,
+            "InvalidRequest",
+            "Not found",
+        ));
     };
     let reply = match (req.method().clone(), rest) {
         (Method::GET, "/invocation/next") => next(&shared).await,
         (Method::POST, "/init/error") => {
             let error_type = header(&req, "Lambda-Runtime-Function-Error-Type");
             let body = read_body(req).await.unwrap_or_default();
-            let _ = shared.init.send(Some(InitOutcome::Failed { body, error_type }));
+            let _ = shared
+                .init
+                .send(Some(InitOutcome::Failed { body, error_type }));
             accepted()
         }
         (Method::POST, rest) => match rest
@@ -148,9 +158,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, st
                 let id = id.to_owned();
                 let content_type = header(&req, "content-type");
                 match read_limited(req).await {
-                    Ok(body) => complete(&shared, &id, InvocationResult::Response { body, content_type }),
+                    Ok(body) => complete(
+                        &shared,
+                        &id,
+                        InvocationResult::Response { body, content_type },
+                    ),
                     Err(size) => {
-                        let reply = complete(&shared, &id, InvocationResult::ResponseTooLarge { size });
+                        let reply =
+                            complete(&shared, &id, InvocationResult::ResponseTooLarge { size });
                         if reply.status() == StatusCode::ACCEPTED {
                             error_reply(
                                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -190,7 +205,11 @@ async fn next(shared: &Shared) -> Reply {
     });
     let mut events = shared.events.lock().await;
     let Some(invocation) = events.recv().await else {
-        return error_reply(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "shutting down");
+        return error_reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "shutting down",
+        );
     };
     drop(events);
     let mut response = Response::new(Full::new(invocation.payload));
@@ -201,8 +220,14 @@ async fn next(shared: &Shared) -> Reply {
         }
     };
     put("Lambda-Runtime-Aws-Request-Id", &invocation.request_id);
-    put("Lambda-Runtime-Deadline-Ms", &invocation.deadline_ms.to_string());
-    put("Lambda-Runtime-Invoked-Function-Arn", &invocation.invoked_function_arn);
+    put(
+        "Lambda-Runtime-Deadline-Ms",
+        &invocation.deadline_ms.to_string(),
+    );
+    put(
+        "Lambda-Runtime-Invoked-Function-Arn",
+        &invocation.invoked_function_arn,
+    );
     if let Some(trace) = &invocation.trace_id {
         put("Lambda-Runtime-Trace-Id", trace);
     }
@@ -215,7 +240,11 @@ async fn next(shared: &Shared) -> Reply {
 
 fn complete(shared: &Shared, request_id: &str, result: InvocationResult) -> Reply {
     let Ok(mut current) = shared.current.lock() else {
-        return error_reply(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "state lock");
+        return error_reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "state lock",
+        );
     };
     match current.take() {
         Some(outstanding) if outstanding.request_id == request_id => {
@@ -224,7 +253,11 @@ fn complete(shared: &Shared, request_id: &str, result: InvocationResult) -> Repl
         }
         Some(other) => {
             *current = Some(other);
-            error_reply(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID")
+            error_reply(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestID",
+                "Invalid request ID",
+            )
         }
         None => error_reply(
             StatusCode::FORBIDDEN,

@@ -88,7 +88,13 @@ impl LogStore {
                     message,
                 } in &batch.events
                 {
-                    insert.execute(params![batch.group, batch.stream, timestamp_ms, now, message])?;
+                    insert.execute(params![
+                        batch.group,
+                        batch.stream,
+                        timestamp_ms,
+                        now,
+                        message
+                    ])?;
                     total += message.len() as i64;
                 }
             }
@@ -131,7 +137,12 @@ impl LogStore {
              ORDER BY timestamp_ms, id LIMIT ?4",
         )?;
         let rows = stmt.query_map(
-            params![group, stream, start_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![
+                group,
+                stream,
+                start_ms,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             |row| {
                 Ok(StoredEvent {
                     event_id: row.get(0)?,
@@ -182,7 +193,9 @@ mod tests {
             .expect("write");
         let all = store.events("/aws/lambda/f", None, 0, 100).expect("read");
         assert_eq!(all.len(), 3);
-        let s1 = store.events("/aws/lambda/f", Some("s1"), 0, 100).expect("read");
+        let s1 = store
+            .events("/aws/lambda/f", Some("s1"), 0, 100)
+            .expect("read");
         assert_eq!(
             s1.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
             ["a\n", "b\n"]
@@ -201,7 +214,12 @@ mod tests {
         let kept = store.events("/aws/lambda/f", None, 0, 100).expect("read");
         let total: usize = kept.iter().map(|e| e.message.len()).sum();
         assert!(total <= 100, "kept {total} bytes");
-        assert!(kept.last().expect("newest kept").message.starts_with("000000000000000000000000000000000000009"));
+        assert!(
+            kept.last()
+                .expect("newest kept")
+                .message
+                .starts_with("000000000000000000000000000000000000009")
+        );
     }
 
     #[tokio::test]
@@ -214,6 +232,12 @@ mod tests {
         }
         drop(sink);
         handle.await.expect("writer");
-        assert_eq!(store.events("/aws/lambda/f", None, 0, 1000).expect("read").len(), 50);
+        assert_eq!(
+            store
+                .events("/aws/lambda/f", None, 0, 1000)
+                .expect("read")
+                .len(),
+            50
+        );
     }
 }

@@ -11,7 +11,9 @@ use crate::report::{self, Report};
 use crate::settings::InvokerSettings;
 use bytes::Bytes;
 use lambent_control::ResolvedFunction;
-use lambent_runtime_api::{InitOutcome, Invocation, InvocationResult, RuntimeApi, MAX_RESPONSE_BYTES};
+use lambent_runtime_api::{
+    InitOutcome, Invocation, InvocationResult, MAX_RESPONSE_BYTES, RuntimeApi,
+};
 use lambent_telemetry::LogSink;
 use process::{ExitInfo, Process, wait_exit};
 use serde_json::json;
@@ -122,7 +124,10 @@ impl Environment {
             );
             return Ok(Err(InitFailure {
                 payload: error_body("Runtime.InvalidEntrypoint", &message),
-                tail_lines: vec![init_start, format!("{message}\nRuntime.InvalidEntrypoint\n")],
+                tail_lines: vec![
+                    init_start,
+                    format!("{message}\nRuntime.InvalidEntrypoint\n"),
+                ],
             }));
         };
 
@@ -158,7 +163,10 @@ impl Environment {
             }
         };
         let _ = runtime_api_address;
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "environment spawned");
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "environment spawned"
+        );
         let logs = LogCapture::start(spawned.outputs, sink, log_group, stream)
             .map_err(|e| StartError::Spawn(e.to_string()))?;
         logs.platform(std::slice::from_ref(&init_start)).await;
@@ -173,9 +181,15 @@ impl Environment {
             init_lines: vec![init_start],
             init_duration: None,
         };
-        match environment.run_init(settings.init_timeout, request_id).await {
+        match environment
+            .run_init(settings.init_timeout, request_id)
+            .await
+        {
             Ok(()) => {
-                tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "environment initialised");
+                tracing::debug!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "environment initialised"
+                );
                 environment.init_duration = Some(started.elapsed());
                 Ok(Ok(environment))
             }
@@ -330,7 +344,13 @@ impl Environment {
                 );
                 platform_lines.push(format!("{message}\n"));
                 platform_lines.push(format!("{kind}\n"));
-                (error_body(kind, &message), Some("application/json".to_owned()), true, false, false)
+                (
+                    error_body(kind, &message),
+                    Some("application/json".to_owned()),
+                    true,
+                    false,
+                    false,
+                )
             }
             Ended::TimedOut => {
                 platform_lines.push(report::timeout_line(request_id, self.timeout));
@@ -461,7 +481,11 @@ fn exists_inside(path: &str, code_dir: &Path) -> bool {
 }
 
 /// Without a sandbox, the sandbox paths `/var/task` and `/var/runtime` are host directories.
-fn unsandboxed_path(value: &str, function: &ResolvedFunction, settings: &InvokerSettings) -> String {
+fn unsandboxed_path(
+    value: &str,
+    function: &ResolvedFunction,
+    settings: &InvokerSettings,
+) -> String {
     value
         .replace("/var/task", &function.code_dir.to_string_lossy())
         .replace("/var/runtime", &settings.runtime_dir.to_string_lossy())

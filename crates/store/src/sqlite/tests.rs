@@ -67,7 +67,10 @@ async fn insert_get_and_duplicate() {
 async fn list_pages_in_name_order() {
     let (_dir, store) = open();
     for name in ["c", "a", "b", "d"] {
-        store.insert_function(&record(name, "r")).await.expect("insert");
+        store
+            .insert_function(&record(name, "r"))
+            .await
+            .expect("insert");
     }
     let first: Vec<_> = store
         .list_functions(None, 3)
@@ -90,7 +93,10 @@ async fn list_pages_in_name_order() {
 #[tokio::test]
 async fn concurrent_updates_from_one_revision_exactly_one_wins() {
     let (_dir, store) = open();
-    store.insert_function(&record("f", "r0")).await.expect("insert");
+    store
+        .insert_function(&record("f", "r0"))
+        .await
+        .expect("insert");
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = store.clone();
@@ -128,7 +134,10 @@ async fn reopening_keeps_data_and_schema_version() {
     let path = dir.path().join("db.sqlite");
     {
         let store = SqliteStore::open(&path).expect("open");
-        store.insert_function(&record("f", "r")).await.expect("insert");
+        store
+            .insert_function(&record("f", "r"))
+            .await
+            .expect("insert");
     }
     let store = SqliteStore::open(&path).expect("reopen");
     assert!(store.get_function("f").await.expect("get").is_some());
@@ -145,7 +154,8 @@ fn refuses_a_newer_schema() {
     let path = dir.path().join("db.sqlite");
     {
         let conn = Connection::open(&path).expect("open");
-        conn.pragma_update(None, "user_version", 999).expect("pragma");
+        conn.pragma_update(None, "user_version", 999)
+            .expect("pragma");
     }
     assert!(matches!(
         SqliteStore::open(&path),
