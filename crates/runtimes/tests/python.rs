@@ -142,10 +142,12 @@ def handler(event, context):
     // Without identity headers: identity fields are None, client_context is None; a past
     // deadline gives 0, never a negative number; no trace header removes the variable.
     let mut inv = Invocation::new(b"{}".to_vec(), Duration::ZERO)
-        .header("Lambda-Runtime-Deadline-Ms", &(epoch_ms() - 5_000).to_string())
+        .header(
+            "Lambda-Runtime-Deadline-Ms",
+            &(epoch_ms() - 5_000).to_string(),
+        )
         .header("Lambda-Runtime-Aws-Tenant-Id", "tenant-7");
-    inv.headers
-        .retain(|(k, _)| k != "Lambda-Runtime-Trace-Id");
+    inv.headers.retain(|(k, _)| k != "Lambda-Runtime-Trace-Id");
     let v = response_json(&api.roundtrip_with(inv));
     assert_eq!(v["identity"], json!([null, null]));
     assert_eq!(v["client_context"], Value::Null);
@@ -216,7 +218,11 @@ fn python_minor() -> u32 {
         .args(["-c", "import sys; print(sys.version_info[1])"])
         .output()
         .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn expected_path(root: &str, minor: u32) -> Vec<Value> {
@@ -286,9 +292,9 @@ def handler(event, context):
     // As the official clients: errorType only in the body, not as a header.
     assert_eq!(post.header("lambda-runtime-function-error-type"), None);
     // The error is logged on one line, trace lines separated by CR, indentation as NBSPs.
-    let line = rt
-        .stdout
-        .wait_line("the error log", |l| l.starts_with("[ERROR] ValueError: boom"));
+    let line = rt.stdout.wait_line("the error log", |l| {
+        l.starts_with("[ERROR] ValueError: boom")
+    });
     assert_eq!(
         line,
         format!(
@@ -391,9 +397,8 @@ fn import_error() {
         "{stdout:#?}"
     );
     // An import inside the module that fails is reported the same way.
-    let (post, _) = init_failure(
-        Function::python("app.handler").file("app.py", "import requests_not_here\n"),
-    );
+    let (post, _) =
+        init_failure(Function::python("app.handler").file("app.py", "import requests_not_here\n"));
     assert_eq!(
         post.json()["errorMessage"],
         "Unable to import module 'app': No module named 'requests_not_here'"
@@ -430,9 +435,7 @@ fn syntax_error() {
     assert_eq!(v["requestId"], "");
     assert_eq!(
         v["stackTrace"],
-        json!([format!(
-            "  File \"{path}\" Line 1\n    def handler(e, c)\n"
-        )])
+        json!([format!("  File \"{path}\" Line 1\n    def handler(e, c)\n")])
     );
 }
 
@@ -506,7 +509,9 @@ def handler(event, context):
 
     rt.stdout.wait_line("init output", |l| l == "init output");
     rt.stdout.wait_line("print", |l| l == "hello ünï");
-    let warn = rt.stdout.wait_line("the warning", |l| l.starts_with("[WARNING]"));
+    let warn = rt
+        .stdout
+        .wait_line("the warning", |l| l.starts_with("[WARNING]"));
     let fields: Vec<&str> = warn.split('\t').collect();
     assert_eq!(fields.len(), 4, "{warn:?}");
     assert_eq!(fields[0], "[WARNING]");
@@ -514,11 +519,14 @@ def handler(event, context):
     assert_eq!(fields[2], id);
     assert_eq!(fields[3], "warn arg");
     // Multi-line messages are written as they are (stdout is split into lines by the host).
-    let err = rt.stdout.wait_line("the error", |l| l.starts_with("[ERROR]\t"));
+    let err = rt
+        .stdout
+        .wait_line("the error", |l| l.starts_with("[ERROR]\t"));
     assert!(err.ends_with(&format!("\t{id}\tmulti")), "{err:?}");
     // The partial line was flushed at the end of its invocation: nothing else is written
     // after it while the runtime waits for the next event, so only that flush can deliver it.
-    rt.stdout.wait_line("the partial line", |l| l == "no newline");
+    rt.stdout
+        .wait_line("the partial line", |l| l == "no newline");
     let lines = rt.stdout.lines();
     assert!(!lines.iter().any(|l| l.contains("filtered")), "{lines:#?}");
 }
@@ -559,19 +567,23 @@ def handler(event, context):
     assert_eq!(info["requestId"], id.as_str());
     assert!(is_iso_millis(info["timestamp"].as_str().unwrap()), "{info}");
 
-    let exc: Value =
-        serde_json::from_str(&rt.stdout.wait_line("the exception", |l| l.contains("\"failed\"")))
-            .unwrap();
+    let exc: Value = serde_json::from_str(
+        &rt.stdout
+            .wait_line("the exception", |l| l.contains("\"failed\"")),
+    )
+    .unwrap();
     assert_eq!(exc["level"], "ERROR");
     assert_eq!(exc["errorType"], "ZeroDivisionError");
     assert_eq!(exc["errorMessage"], "division by zero");
     assert!(exc["stackTrace"].is_array());
-    assert!(exc["location"].as_str().unwrap().ends_with(":handler:8"), "{exc}");
+    assert!(
+        exc["location"].as_str().unwrap().ends_with(":handler:8"),
+        "{exc}"
+    );
 
-    let uncaught: Value = serde_json::from_str(
-        &rt.stdout
-            .wait_line("the uncaught error", |l| l.contains("\"errorType\": \"KeyError\"")),
-    )
+    let uncaught: Value = serde_json::from_str(&rt.stdout.wait_line("the uncaught error", |l| {
+        l.contains("\"errorType\": \"KeyError\"")
+    }))
     .unwrap();
     assert_eq!(uncaught["level"], "ERROR");
     assert_eq!(uncaught["requestId"], id.as_str());
@@ -608,8 +620,10 @@ fn before_python_3_12_non_ascii_is_escaped() {
 #[test]
 fn handler_exit_stops_the_process() {
     let api = FakeApi::start();
-    let f = Function::python("app.handler")
-        .file("app.py", "import sys\ndef handler(e, c):\n    sys.exit(3)\n");
+    let f = Function::python("app.handler").file(
+        "app.py",
+        "import sys\ndef handler(e, c):\n    sys.exit(3)\n",
+    );
     let mut rt = f.start(&api);
     api.invoke("{}");
     // SystemExit is not an invocation error: the process ends, and the platform reports

@@ -25,7 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("host: {:?}", lambent_sandbox::probe_host()?);
 
     let code = tempfile::tempdir()?;
-    std::fs::set_permissions(code.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    std::fs::set_permissions(
+        code.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
     std::fs::write(code.path().join("hello.py"), "print('hello', flush=True)\n")?;
     std::fs::write(
         code.path().join("tick.py"),
@@ -47,14 +50,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut create = Vec::new();
     let mut start = Vec::new();
     let mut first_line = Vec::new();
     let mut total = Vec::new();
     for i in 0..iterations {
         let t0 = Instant::now();
-        let prepared = PreparedSandbox::create(&spec(format!("timing-{}-{i}", std::process::id()), "hello.py"))?;
+        let prepared = PreparedSandbox::create(&spec(
+            format!("timing-{}-{i}", std::process::id()),
+            "hello.py",
+        ))?;
         let _listener = prepared.bind_tcp("127.0.0.1:9001".parse()?)?;
         let t1 = Instant::now();
         let mut sandbox = prepared.start()?;
@@ -77,7 +85,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report("create -> exit + drop", &mut total);
 
     // Freeze/thaw of a ticking process.
-    let mut sandbox = PreparedSandbox::create(&spec(format!("timing-{}-tick", std::process::id()), "tick.py"))?.start()?;
+    let mut sandbox = PreparedSandbox::create(&spec(
+        format!("timing-{}-tick", std::process::id()),
+        "tick.py",
+    ))?
+    .start()?;
     let stdout = sandbox.take_stdout().ok_or("no stdout")?;
     let mut reader = BufReader::new(std::fs::File::from(stdout));
     let mut line = String::new();

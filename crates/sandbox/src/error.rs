@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong while building, running or tearing down a sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    /// The [`crate::SandboxSpec`] is malformed (bad id, relative argv[0], NUL bytes, ...).
+    /// The [`crate::SandboxSpec`] is malformed (bad id, relative `argv[0]`, NUL bytes, ...).
     #[error("invalid sandbox spec: {0}")]
     InvalidSpec(String),
 
@@ -57,7 +57,11 @@ impl SandboxError {
         SandboxError::Os { step, source }
     }
 
-    pub(crate) fn cgroup(op: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn cgroup(
+        op: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: io::Error,
+    ) -> Self {
         SandboxError::Cgroup {
             op: op.into(),
             path: path.into(),

@@ -27,21 +27,26 @@ const CAP_SYS_ADMIN: u32 = 21;
 /// seccomp, and writable cgroups with the memory, cpu, pids (and on v1 freezer) controllers.
 /// Returns a human-readable reason if not.
 pub fn probe_host() -> Result<HostCapabilities, String> {
-    let status = fs::read_to_string("/proc/self/status").map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
+    let status = fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
     let cap_eff = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
     if sys::geteuid() != 0 && cap_eff & (1 << CAP_SYS_ADMIN) == 0 {
-        return Err("sandboxes need root (or CAP_SYS_ADMIN); the server is running unprivileged".into());
+        return Err(
+            "sandboxes need root (or CAP_SYS_ADMIN); the server is running unprivileged".into(),
+        );
     }
     if cap_eff & (1 << CAP_SYS_ADMIN) == 0 {
         return Err("CAP_SYS_ADMIN is missing from the effective capability set".into());
     }
     for ns in ["mnt", "pid", "net", "ipc", "uts"] {
         if !Path::new("/proc/self/ns").join(ns).exists() {
-            return Err(format!("the kernel lacks {ns} namespaces (/proc/self/ns/{ns} missing)"));
+            return Err(format!(
+                "the kernel lacks {ns} namespaces (/proc/self/ns/{ns} missing)"
+            ));
         }
     }
     sys::seccomp_mode().map_err(|e| format!("seccomp is not available: {e}"))?;
@@ -67,7 +72,8 @@ pub fn probe_host() -> Result<HostCapabilities, String> {
 
 /// Checks that each v1 controller is mounted and that we can create a cgroup under it.
 fn probe_v1() -> Result<bool, String> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("cannot read mountinfo: {e}"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read mountinfo: {e}"))?;
     let mounts = cgroup::v1_controller_mounts(&mountinfo);
     let mut memsw = false;
     for ctrl in cgroup::V1_CONTROLLERS {
@@ -86,7 +92,8 @@ fn probe_v1() -> Result<bool, String> {
 /// Checks the unified hierarchy offers our controllers and is writable.
 fn probe_v2() -> Result<bool, String> {
     let root = Path::new(V2_ROOT);
-    let available = fs::read_to_string(root.join("cgroup.controllers")).map_err(|e| format!("cannot read cgroup.controllers: {e}"))?;
+    let available = fs::read_to_string(root.join("cgroup.controllers"))
+        .map_err(|e| format!("cannot read cgroup.controllers: {e}"))?;
     for ctrl in ["memory", "pids", "cpu"] {
         if !available.split_whitespace().any(|c| c == ctrl) {
             return Err(format!("cgroup v2 controller '{ctrl}' is not available"));
@@ -98,7 +105,8 @@ fn probe_v2() -> Result<bool, String> {
 
 /// Creates `parent` if needed and a throwaway child cgroup in it, proving write access.
 fn probe_mkdir(parent: &Path) -> Result<(), String> {
-    fs::create_dir_all(parent).map_err(|e| format!("cannot create cgroup {}: {e}", parent.display()))?;
+    fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create cgroup {}: {e}", parent.display()))?;
     let probe = parent.join(format!(".probe-{}", std::process::id()));
     fs::create_dir(&probe).map_err(|e| format!("cannot create cgroup {}: {e}", probe.display()))?;
     fs::remove_dir(&probe).map_err(|e| format!("cannot remove cgroup {}: {e}", probe.display()))
@@ -111,7 +119,8 @@ pub(crate) fn favordynmods_mounted(mountinfo: &str) -> bool {
             let mut f = right.split_whitespace();
             let fstype = f.next().unwrap_or("");
             let super_opts = f.nth(1).unwrap_or("");
-            (fstype == "cgroup" || fstype == "cgroup2") && super_opts.split(',').any(|o| o == "favordynmods")
+            (fstype == "cgroup" || fstype == "cgroup2")
+                && super_opts.split(',').any(|o| o == "favordynmods")
         })
     })
 }
@@ -144,11 +153,13 @@ pub fn host_setup() -> Result<HostSetup, SandboxError> {
     if cgroup::detect_version() == CgroupVersion::V2 {
         return Ok(none);
     }
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| SandboxError::os("read mountinfo", e))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| SandboxError::os("read mountinfo", e))?;
     if favordynmods_mounted(&mountinfo) {
         return Ok(none);
     }
-    let dir = PathBuf::from(FAVORDYNMODS_DIR).join(format!("cgroup-favordynmods-{}", std::process::id()));
+    let dir =
+        PathBuf::from(FAVORDYNMODS_DIR).join(format!("cgroup-favordynmods-{}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| SandboxError::os("create favordynmods mount point", e))?;
     let c = |s: &str| sys::cstring(s).map_err(|e| SandboxError::os("favordynmods mount", e));
     let target = sys::cstring(&dir).map_err(|e| SandboxError::os("favordynmods mount", e))?;
@@ -160,7 +171,9 @@ pub fn host_setup() -> Result<HostSetup, SandboxError> {
         Some(&c("none,name=lambent,favordynmods")?),
     );
     match res {
-        Ok(()) => Ok(HostSetup { mount_point: Some(dir) }),
+        Ok(()) => Ok(HostSetup {
+            mount_point: Some(dir),
+        }),
         Err(e) => {
             let _ = fs::remove_dir(&dir);
             if e.raw_os_error() == Some(libc::EINVAL) {
@@ -193,7 +206,11 @@ impl Drop for HostSetup {
             })
         });
         if let Err(e) = result.and_then(|()| fs::remove_dir(&dir)).or_else(|e| {
-            if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+            if e.kind() == io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
         }) {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot remove favordynmods mount");
         }
@@ -210,6 +227,8 @@ mod tests {
         let without = "26 25 0:23 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n";
         assert!(favordynmods_mounted(with));
         assert!(!favordynmods_mounted(without));
-        assert!(favordynmods_mounted("31 25 0:28 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n"));
+        assert!(favordynmods_mounted(
+            "31 25 0:28 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n"
+        ));
     }
 }

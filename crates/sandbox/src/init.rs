@@ -58,7 +58,7 @@ impl<T> StepExt<T> for io::Result<T> {
 }
 
 /// Must be called first thing in `main` of the binary used as `SandboxSpec::init_exe`, before
-/// any thread is started. If argv[1] is the init marker, this process is a sandbox init: it runs
+/// any thread is started. If `argv[1]` is the init marker, this process is a sandbox init: it runs
 /// the sandbox and exits with the runtime's status, never returning. Otherwise it returns
 /// immediately and does nothing.
 pub fn run_init_if_requested() {
@@ -106,6 +106,13 @@ fn report(status: OwnedFd, message: &str) {
 
 fn run(config: OwnedFd, go: OwnedFd, status: OwnedFd) -> i32 {
     sys::set_umask(0o022);
+    // Start from a clean signal state whatever the host had: the host blocks every signal
+    // around clone3, and ignored dispositions survive exec (an ignored SIGCHLD would break
+    // reaping). SIGPIPE stays ignored so a vanished host cannot kill init mid-report.
+    sys::reset_signal_dispositions();
+    // SAFETY: setting SIGPIPE to SIG_IGN is always sound.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let _ = sys::set_signal_mask(&[]);
     for fd in [&config, &go, &status] {
         // None of these may reach the runtime.
         let _ = sys::set_cloexec(fd.as_fd(), true);
@@ -158,7 +165,8 @@ fn setup_and_spawn(cfg: &InitConfig) -> Result<libc::pid_t, (InitError, i32)> {
         privs::drop_privileges(cfg.uid, cfg.gid)?;
         // After the drop, so that an unreadable code directory is reported here, clearly.
         std::env::set_current_dir(&cfg.cwd).step(format!("chdir {}", cfg.cwd))?;
-        seccomp::install(&filters).map_err(|e| InitError::new("install seccomp", io::Error::other(e)))?;
+        seccomp::install(&filters)
+            .map_err(|e| InitError::new("install seccomp", io::Error::other(e)))?;
         Ok(())
     };
     setup(cfg).map_err(|e| (e, 1))?;
@@ -181,7 +189,10 @@ fn spawn_runtime(cfg: &InitConfig) -> Result<libc::pid_t, InitError> {
         .collect::<io::Result<_>>()
         .step("env")?;
     let Some(program) = argv.first() else {
-        return Err(InitError::new("argv", io::Error::from_raw_os_error(libc::EINVAL)));
+        return Err(InitError::new(
+            "argv",
+            io::Error::from_raw_os_error(libc::EINVAL),
+        ));
     };
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());

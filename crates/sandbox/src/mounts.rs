@@ -41,19 +41,35 @@ fn c(path: impl AsRef<Path>) -> Result<CString, InitError> {
     sys::cstring(path).step(format!("path {}", path.display()))
 }
 
-fn mount_fs(fstype: &str, target: &Path, flags: libc::c_ulong, data: &str) -> Result<(), InitError> {
+fn mount_fs(
+    fstype: &str,
+    target: &Path,
+    flags: libc::c_ulong,
+    data: &str,
+) -> Result<(), InitError> {
     let (src, ty, tgt, data_c) = (c(fstype)?, c(fstype)?, c(target)?, c(data)?);
-    sys::mount(Some(&src), &tgt, Some(&ty), flags, Some(&data_c)).step(format!("mount {fstype} on {}", target.display()))
+    sys::mount(Some(&src), &tgt, Some(&ty), flags, Some(&data_c))
+        .step(format!("mount {fstype} on {}", target.display()))
 }
 
 fn bind(src: &Path, dst: &Path, recursive: bool) -> Result<(), InitError> {
     let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
-    sys::mount(Some(&c(src)?), &c(dst)?, None, flags, None).step(format!("bind {} on {}", src.display(), dst.display()))
+    sys::mount(Some(&c(src)?), &c(dst)?, None, flags, None).step(format!(
+        "bind {} on {}",
+        src.display(),
+        dst.display()
+    ))
 }
 
 fn remount(dst: &Path, flags: libc::c_ulong) -> Result<(), InitError> {
-    sys::mount(None, &c(dst)?, None, libc::MS_REMOUNT | libc::MS_BIND | flags, None)
-        .step(format!("remount {}", dst.display()))
+    sys::mount(
+        None,
+        &c(dst)?,
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | flags,
+        None,
+    )
+    .step(format!("remount {}", dst.display()))
 }
 
 /// A read-only, nosuid, nodev recursive bind. A single `MS_BIND | MS_RDONLY` would silently stay
@@ -67,7 +83,10 @@ fn bind_ro(src: &Path, dst: &Path) -> Result<(), InitError> {
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
             remount(dst, libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV)
         }
-        Err(e) => Err(InitError::new(format!("make {} read-only", dst.display()), e)),
+        Err(e) => Err(InitError::new(
+            format!("make {} read-only", dst.display()),
+            e,
+        )),
     }
 }
 
@@ -106,7 +125,9 @@ pub(crate) fn group_content(gid: u32) -> String {
 }
 
 pub(crate) fn hosts_content(hostname: &str) -> String {
-    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    )
 }
 
 pub(crate) const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n\
@@ -116,15 +137,30 @@ networks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n"
 /// mounted read-only, and the host's tree is unreachable.
 pub(crate) fn build_root(cfg: &InitConfig) -> Result<(), InitError> {
     // Nothing we mount may propagate back to the host.
-    sys::mount(None, &c("/")?, None, libc::MS_REC | libc::MS_PRIVATE, None).step("make / private")?;
+    sys::mount(None, &c("/")?, None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .step("make / private")?;
 
     let code = open_source(&cfg.code_dir)?;
     let runtime = cfg.runtime_dir.as_deref().map(open_source).transpose()?;
     let opt = cfg.opt_dir.as_deref().map(open_source).transpose()?;
 
     let root = PathBuf::from(STAGING);
-    mount_fs("tmpfs", &root, libc::MS_NOSUID | libc::MS_NODEV, "mode=0755,size=8m")?;
-    for d in ["usr", "etc", "var/task", "var/runtime", "opt", "tmp", "proc", "dev"] {
+    mount_fs(
+        "tmpfs",
+        &root,
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "mode=0755,size=8m",
+    )?;
+    for d in [
+        "usr",
+        "etc",
+        "var/task",
+        "var/runtime",
+        "opt",
+        "tmp",
+        "proc",
+        "dev",
+    ] {
         mkdir(&root.join(d))?;
     }
 
@@ -157,7 +193,10 @@ pub(crate) fn build_root(cfg: &InitConfig) -> Result<(), InitError> {
     populate_dev(&root.join("dev"))?;
 
     pivot(&root)?;
-    remount(Path::new("/"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV)?;
+    remount(
+        Path::new("/"),
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+    )?;
     Ok(())
 }
 
@@ -182,10 +221,16 @@ fn top_level_lib_dirs(root: &Path) -> Result<(), InitError> {
 }
 
 fn populate_etc(etc: &Path, cfg: &InitConfig) -> Result<(), InitError> {
-    write_file(&etc.join("passwd"), passwd_content(cfg.uid, cfg.gid).as_bytes())?;
+    write_file(
+        &etc.join("passwd"),
+        passwd_content(cfg.uid, cfg.gid).as_bytes(),
+    )?;
     write_file(&etc.join("group"), group_content(cfg.gid).as_bytes())?;
     write_file(&etc.join("hosts"), hosts_content(&cfg.hostname).as_bytes())?;
-    write_file(&etc.join("hostname"), format!("{}\n", cfg.hostname).as_bytes())?;
+    write_file(
+        &etc.join("hostname"),
+        format!("{}\n", cfg.hostname).as_bytes(),
+    )?;
     write_file(&etc.join("nsswitch.conf"), NSSWITCH.as_bytes())?;
     for name in ETC_COPIES {
         if let Ok(bytes) = fs::read(Path::new("/etc").join(name)) {
@@ -216,7 +261,12 @@ fn populate_etc(etc: &Path, cfg: &InitConfig) -> Result<(), InitError> {
 /// A minimal `/dev`: a read-only tmpfs with binds of a few host character devices and the usual
 /// `/proc/self/fd` symlinks. No block devices, no ptys, no `/dev/shm` (as in Lambda).
 fn populate_dev(dev: &Path) -> Result<(), InitError> {
-    mount_fs("tmpfs", dev, libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, "mode=0755,size=64k")?;
+    mount_fs(
+        "tmpfs",
+        dev,
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        "mode=0755,size=64k",
+    )?;
     for name in DEVICES {
         let dst = dev.join(name);
         fs::File::create(&dst).step(format!("create {}", dst.display()))?;
@@ -232,7 +282,10 @@ fn populate_dev(dev: &Path) -> Result<(), InitError> {
     ] {
         symlink(target, dev.join(name)).step(format!("symlink /dev/{name}"))?;
     }
-    remount(dev, libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+    remount(
+        dev,
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+    )
 }
 
 /// `pivot_root(".", ".")` then detach the old root stacked on top: no `put_old` directory needs to

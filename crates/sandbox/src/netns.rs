@@ -26,7 +26,8 @@ struct IfreqFlags {
 /// Sets `IFF_UP` on `lo` in the calling thread's network namespace (idempotent).
 pub(crate) fn loopback_up() -> io::Result<()> {
     // SAFETY: creating a socket has no memory-safety preconditions.
-    let raw = sys::cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let raw =
+        sys::cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `raw` is a freshly created descriptor that we own.
     let sock = unsafe { OwnedFd::from_raw_fd(raw) };
     let mut req = IfreqFlags {
@@ -38,13 +39,25 @@ pub(crate) fn loopback_up() -> io::Result<()> {
         *dst = *src as libc::c_char;
     }
     // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of a correctly sized ifreq.
-    sys::cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req as *mut IfreqFlags) })?;
+    sys::cvt(unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut IfreqFlags,
+        )
+    })?;
     if req.flags & libc::IFF_UP as libc::c_short != 0 {
         return Ok(());
     }
     req.flags |= libc::IFF_UP as libc::c_short;
     // SAFETY: SIOCSIFFLAGS reads a correctly sized ifreq with the name and new flags.
-    sys::cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req as *const IfreqFlags) })?;
+    sys::cvt(unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS,
+            &req as *const IfreqFlags,
+        )
+    })?;
     Ok(())
 }
 
@@ -53,18 +66,20 @@ pub(crate) fn loopback_up() -> io::Result<()> {
 /// `pid` must be an unreaped child of ours (held by its pidfd), so the number cannot have been
 /// reused by another process.
 pub(crate) fn bind_tcp_in(pid: i32, addr: SocketAddr) -> Result<TcpListener, SandboxError> {
-    let ns = File::open(format!("/proc/{pid}/ns/net")).map_err(|e| SandboxError::os("open sandbox netns", e))?;
+    let ns = File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| SandboxError::os("open sandbox netns", e))?;
     // setns affects only the calling thread, so a throwaway thread does the work and the
     // caller's (possibly tokio worker) thread never changes namespace.
     let handle = std::thread::Builder::new()
         .name("lambent-netns".into())
         .spawn(move || -> Result<TcpListener, SandboxError> {
-            sys::setns(ns.as_fd(), libc::CLONE_NEWNET).map_err(|e| SandboxError::os("setns(net)", e))?;
+            sys::setns(ns.as_fd(), libc::CLONE_NEWNET)
+                .map_err(|e| SandboxError::os("setns(net)", e))?;
             loopback_up().map_err(|e| SandboxError::os("bring lo up", e))?;
             TcpListener::bind(addr).map_err(|e| SandboxError::os("bind in sandbox netns", e))
         })
         .map_err(|e| SandboxError::os("spawn netns thread", e))?;
-    handle.join().map_err(|_| {
-        SandboxError::os("netns thread", io::Error::other("thread panicked"))
-    })?
+    handle
+        .join()
+        .map_err(|_| SandboxError::os("netns thread", io::Error::other("thread panicked")))?
 }

@@ -29,7 +29,12 @@ pub(crate) fn drop_privileges(uid: u32, gid: u32) -> Result<(), InitError> {
             Ok(()) => {}
             // Capabilities beyond what the kernel supports.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) => return Err(InitError::new(format!("drop capability {cap} from bounding set"), e)),
+            Err(e) => {
+                return Err(InitError::new(
+                    format!("drop capability {cap} from bounding set"),
+                    e,
+                ));
+            }
         }
     }
     sys::clear_ambient_caps().step("clear ambient capabilities")?;
@@ -49,7 +54,10 @@ pub(crate) fn drop_privileges(uid: u32, gid: u32) -> Result<(), InitError> {
         ));
     }
     if sys::setresuid(0).is_ok() {
-        return Err(InitError::new("verify ids", std::io::Error::other("could regain uid 0")));
+        return Err(InitError::new(
+            "verify ids",
+            std::io::Error::other("could regain uid 0"),
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! * fd 5 ([`STATUS_FD`]): write end of the status pipe. Init writes exactly one message, `ok`
 //!   once the runtime has been exec'd or `error: <step>: <reason>`, then closes it.
 
-/// The marker in argv[1] that turns the binary into the sandbox init.
+/// The marker in `argv[1]` that turns the binary into the sandbox init.
 pub const INIT_MARKER: &str = "__lambent-sandbox-init";
 
 /// argv[0] of init (what `ps` shows on the host).
@@ -65,7 +65,9 @@ mod tests {
         assert_eq!(parse_status(b"ok"), Status::Ok);
         assert_eq!(parse_status(b""), Status::Silent);
         assert_eq!(
-            parse_status(error_message("mount /proc", "Operation not permitted (os error 1)").as_bytes()),
+            parse_status(
+                error_message("mount /proc", "Operation not permitted (os error 1)").as_bytes()
+            ),
             Status::Failed("mount /proc: Operation not permitted (os error 1)".into())
         );
         assert!(matches!(parse_status(b"hello"), Status::Garbled(_)));

@@ -11,11 +11,11 @@ use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::{self, Cgroup, Limits};
 use crate::error::SandboxError;
+use crate::netns;
 use crate::protocol::{HIGH_FD_MIN, Status, parse_status};
 use crate::spawn::{ChildFds, spawn_init};
 use crate::spec::SandboxSpec;
 use crate::sys::{self, Reaped};
-use crate::netns;
 
 /// How long `start` waits for init to report (mounts, privilege drop, exec of the runtime).
 /// Normally a few milliseconds; generous because CI machines can be very busy.
@@ -89,10 +89,10 @@ impl Core {
         // Freezes, kills every listed task, thaws (so a frozen sandbox dies too).
         self.cgroup.kill_all();
         // Killing PID 1 makes the kernel kill every process in its PID namespace.
-        if let Err(e) = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL) {
-            if e.raw_os_error() != Some(libc::ESRCH) {
-                tracing::warn!(id = %self.id, error = %e, "pidfd_send_signal failed");
-            }
+        if let Err(e) = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL)
+            && e.raw_os_error() != Some(libc::ESRCH)
+        {
+            tracing::warn!(id = %self.id, error = %e, "pidfd_send_signal failed");
         }
     }
 
@@ -101,7 +101,8 @@ impl Core {
         if let Some(e) = self.exit {
             return Ok(Some(e));
         }
-        let r = sys::waitid_pidfd(self.pidfd.as_fd(), true).map_err(|e| SandboxError::os("waitid", e))?;
+        let r = sys::waitid_pidfd(self.pidfd.as_fd(), true)
+            .map_err(|e| SandboxError::os("waitid", e))?;
         self.exit = r.map(SandboxExit::from);
         Ok(self.exit)
     }
@@ -169,9 +170,11 @@ impl PreparedSandbox {
 
         let config = serde_json::to_vec(&spec.init_config())
             .map_err(|e| SandboxError::os("serialize init config", io::Error::other(e)))?;
-        let memfd = sys::memfd(c"lambent-init-config").map_err(|e| SandboxError::os("memfd_create", e))?;
+        let memfd =
+            sys::memfd(c"lambent-init-config").map_err(|e| SandboxError::os("memfd_create", e))?;
         let mut file = std::fs::File::from(memfd);
-        file.write_all(&config).map_err(|e| SandboxError::os("write init config", e))?;
+        file.write_all(&config)
+            .map_err(|e| SandboxError::os("write init config", e))?;
         let memfd = OwnedFd::from(file);
         sys::seal_memfd(memfd.as_fd()).map_err(|e| SandboxError::os("seal init config", e))?;
 
@@ -182,7 +185,8 @@ impl PreparedSandbox {
         let (stderr_r, stderr_w) = sys::pipe().map_err(os("pipe"))?;
         let devnull = std::fs::File::open("/dev/null").map_err(os("open /dev/null"))?;
         // Child-side descriptors are moved to >= 10 so the child's dup2 onto 0-5 is collision-free.
-        let high = |fd: &dyn AsFd| sys::dup_at_least(fd.as_fd(), HIGH_FD_MIN).map_err(os("dup child fd"));
+        let high =
+            |fd: &dyn AsFd| sys::dup_at_least(fd.as_fd(), HIGH_FD_MIN).map_err(os("dup child fd"));
         let c_stdin = high(&devnull)?;
         let c_stdout = high(&stdout_w)?;
         let c_stderr = high(&stderr_w)?;
@@ -276,14 +280,19 @@ impl PreparedSandbox {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(SandboxError::Timeout(format!("sandbox init did not report within {START_TIMEOUT:?}")));
+                return Err(SandboxError::Timeout(format!(
+                    "sandbox init did not report within {START_TIMEOUT:?}"
+                )));
             }
             let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            let revents = sys::poll(&[self.status.as_fd()], libc::POLLIN, ms).map_err(|e| SandboxError::os("poll", e))?;
+            let revents = sys::poll(&[self.status.as_fd()], libc::POLLIN, ms)
+                .map_err(|e| SandboxError::os("poll", e))?;
             if revents[0] == 0 {
                 continue;
             }
-            match sys::read(self.status.as_fd(), &mut buf).map_err(|e| SandboxError::os("read status", e))? {
+            match sys::read(self.status.as_fd(), &mut buf)
+                .map_err(|e| SandboxError::os("read status", e))?
+            {
                 0 => return Ok(out),
                 n if out.len() < 64 * 1024 => out.extend_from_slice(&buf[..n]),
                 _ => {}
@@ -310,6 +319,18 @@ impl Sandbox {
         self.core.pid
     }
 
+    /// Like [`PreparedSandbox::bind_tcp`], for a running sandbox (e.g. a listener added later).
+    /// Fails once init has been reaped.
+    pub fn bind_tcp(&self, addr: SocketAddr) -> Result<TcpListener, SandboxError> {
+        if self.core.exit.is_some() {
+            return Err(SandboxError::os(
+                "bind_tcp",
+                io::Error::from_raw_os_error(libc::ESRCH),
+            ));
+        }
+        netns::bind_tcp_in(self.core.pid, addr)
+    }
+
     /// The sandbox id.
     pub fn id(&self) -> &str {
         &self.core.id
@@ -330,6 +351,14 @@ impl Sandbox {
     /// reports the cgroup frozen. A frozen sandbox keeps its memory but uses no CPU.
     pub fn freeze(&self) -> Result<(), SandboxError> {
         self.core.cgroup.freeze()
+    }
+
+    /// Changes the CPU share of a running sandbox, as Lambda memory (1769 MB = one vCPU; 0 = no
+    /// limit). The invoker lets Init run unthrottled and applies the function's share afterwards.
+    pub fn set_cpu_weight_mb(&self, cpu_weight_mb: u64) -> Result<(), SandboxError> {
+        self.core
+            .cgroup
+            .set_cpu_quota(cgroup::cpu_quota_us(cpu_weight_mb))
     }
 
     /// Thaws a frozen sandbox and waits until it runs again.
@@ -360,11 +389,18 @@ impl Sandbox {
             // SAFETY: the borrowed pidfd stays open and unchanged for the AsyncFd's whole life:
             // the AsyncFd is dropped at the end of this block, while `self` (and so the OwnedFd)
             // is borrowed.
-            let afd = unsafe { AsyncFd::register_with_interest(self.core.pidfd.as_fd(), Interest::READABLE) }
-                .map_err(|e| SandboxError::os("register pidfd", e.into()))?;
+            let afd = unsafe {
+                AsyncFd::register_with_interest(self.core.pidfd.as_fd(), Interest::READABLE)
+            }
+            .map_err(|e| SandboxError::os("register pidfd", e.into()))?;
             loop {
-                let mut guard = afd.readable().await.map_err(|e| SandboxError::os("await pidfd", e))?;
-                match sys::waitid_pidfd(self.core.pidfd.as_fd(), true).map_err(|e| SandboxError::os("waitid", e))? {
+                let mut guard = afd
+                    .readable()
+                    .await
+                    .map_err(|e| SandboxError::os("await pidfd", e))?;
+                match sys::waitid_pidfd(self.core.pidfd.as_fd(), true)
+                    .map_err(|e| SandboxError::os("waitid", e))?
+                {
                     Some(r) => break SandboxExit::from(r),
                     None => guard.clear_ready(),
                 }
@@ -401,5 +437,34 @@ impl Sandbox {
     /// The cgroup directories of this sandbox (diagnostics and tests).
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         self.core.cgroup.dirs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_sync<T: Send + Sync>() {}
+    fn is_send<T: Send>(_: &T) {}
+
+    /// The server moves sandboxes between tasks and awaits `wait` in spawned tasks.
+    #[test]
+    fn handles_and_wait_future_are_send() {
+        is_send_sync::<PreparedSandbox>();
+        is_send_sync::<Sandbox>();
+        #[allow(dead_code)]
+        fn wait_future_is_send(s: &mut Sandbox) {
+            is_send(&s.wait());
+        }
+    }
+
+    #[test]
+    fn exit_decoding() {
+        assert_eq!(SandboxExit::Exited(137).signal(), Some(9));
+        assert_eq!(SandboxExit::Exited(137).code(), Some(137));
+        assert_eq!(SandboxExit::Exited(1).signal(), None);
+        assert_eq!(SandboxExit::Signaled(9).signal(), Some(9));
+        assert_eq!(SandboxExit::Signaled(9).code(), None);
+        assert!(SandboxExit::Exited(0).success());
     }
 }

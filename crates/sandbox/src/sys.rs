@@ -134,7 +134,15 @@ pub(crate) fn setresuid(uid: u32) -> io::Result<()> {
 /// `prctl(2)` with integer arguments only.
 fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<libc::c_int> {
     // SAFETY: the options used in this crate take only integer arguments; unused ones are 0.
-    cvt(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+    cvt(unsafe {
+        libc::prctl(
+            option,
+            arg2,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
 }
 
 /// Removes one capability from the bounding set (`PR_CAPBSET_DROP`).
@@ -252,7 +260,9 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`.
 pub(crate) fn memfd(name: &CStr) -> io::Result<OwnedFd> {
     // SAFETY: `name` is a valid C string.
-    let fd = cvt(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) })?;
+    let fd = cvt(unsafe {
+        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+    })?;
     // SAFETY: freshly created descriptor owned by us.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -276,7 +286,10 @@ pub(crate) fn open_path(path: &CStr) -> io::Result<OwnedFd> {
 pub(crate) fn open_dir(path: &CStr) -> io::Result<OwnedFd> {
     // SAFETY: `path` is a valid C string.
     let fd = cvt(unsafe {
-        libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
     })?;
     // SAFETY: freshly opened descriptor owned by us.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -383,6 +396,29 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
     set
 }
 
+/// Blocks every signal in the calling thread and returns the previous mask. Used around
+/// `clone3` so that no host signal handler can run in the child before it execs.
+pub(crate) fn block_all_signals() -> io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain old data; sigfillset initialises it.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `all` is a valid sigset_t.
+    unsafe { libc::sigfillset(&mut all) };
+    // SAFETY: as above; `old` receives the previous mask.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid sigset_t structs.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(old)
+}
+
+/// Restores a mask returned by [`block_all_signals`].
+pub(crate) fn restore_signal_mask(old: &libc::sigset_t) {
+    // SAFETY: `old` is a valid sigset_t obtained from pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
 /// Replaces the calling thread's signal mask.
 pub(crate) fn set_signal_mask(blocked: &[libc::c_int]) -> io::Result<()> {
     let set = sigset(blocked);
@@ -429,7 +465,11 @@ pub(crate) fn drain(fd: BorrowedFd<'_>) {
 
 /// `poll(2)` on a few descriptors; returns the revents per descriptor. EINTR is reported as "no
 /// events" so callers simply loop.
-pub(crate) fn poll(fds: &[BorrowedFd<'_>], events: libc::c_short, timeout_ms: i32) -> io::Result<Vec<libc::c_short>> {
+pub(crate) fn poll(
+    fds: &[BorrowedFd<'_>],
+    events: libc::c_short,
+    timeout_ms: i32,
+) -> io::Result<Vec<libc::c_short>> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
         .map(|fd| libc::pollfd {
@@ -460,11 +500,19 @@ pub(crate) enum Forked {
 pub(crate) fn fork() -> io::Result<Forked> {
     // SAFETY: init is single-threaded, so the child gets a consistent copy of the whole process.
     let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid) })
+    Ok(if pid == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(pid)
+    })
 }
 
 /// `execve(2)`; only returns on failure.
-pub(crate) fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> io::Error {
+pub(crate) fn execve(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> io::Error {
     debug_assert!(argv.last().is_some_and(|p| p.is_null()));
     debug_assert!(envp.last().is_some_and(|p| p.is_null()));
     // SAFETY: `path` is a valid C string; argv/envp are NULL-terminated arrays of pointers to C

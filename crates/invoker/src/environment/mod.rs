@@ -186,6 +186,10 @@ impl Environment {
             .await
         {
             Ok(()) => {
+                environment
+                    .process
+                    .restrict_cpu(environment.memory_mb)
+                    .await;
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "environment initialised"

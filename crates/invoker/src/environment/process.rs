@@ -31,6 +31,13 @@ pub enum Process {
 }
 
 impl Process {
+    /// Applies the CPU share of `memory_mb` (1769 MB = one vCPU); Init runs without it.
+    pub async fn restrict_cpu(&self, memory_mb: u32) {
+        if let Process::Sandboxed(s) = self {
+            s.restrict_cpu(u64::from(memory_mb)).await;
+        }
+    }
+
     /// Stops every process of the environment (no CPU) until [`Process::thaw`].
     pub async fn freeze(&self) {
         match self {

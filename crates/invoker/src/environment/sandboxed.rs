@@ -14,6 +14,7 @@ pub struct Stats {
 }
 
 enum Command {
+    RestrictCpu(u64, oneshot::Sender<()>),
     Freeze(oneshot::Sender<()>),
     Thaw(oneshot::Sender<()>),
     Kill,
@@ -26,6 +27,17 @@ pub struct SandboxedProcess {
 }
 
 impl SandboxedProcess {
+    pub async fn restrict_cpu(&self, memory_mb: u64) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::RestrictCpu(memory_mb, tx))
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
     pub async fn freeze(&self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Freeze(tx)).is_ok() {
@@ -83,7 +95,9 @@ pub(super) async fn spawn(
         memory_mb: u64::from(config.memory_mb),
         tmp_mb: u64::from(config.ephemeral_storage_mb),
         pids_max: settings.pids_max,
-        cpu_weight_mb: u64::from(config.memory_mb),
+        // Init runs unthrottled to keep cold starts short; `restrict_cpu` applies the function's
+        // share (proportional to memory, as Lambda) before the first invocation.
+        cpu_weight_mb: 0,
         uid: settings.sandbox_uid,
         gid: settings.sandbox_gid,
     };
@@ -147,6 +161,12 @@ async fn supervise(
             break;
         };
         match command {
+            Command::RestrictCpu(memory_mb, done) => {
+                if let Err(e) = sandbox.set_cpu_weight_mb(memory_mb) {
+                    tracing::warn!(error = %e, "limiting an environment's CPU failed");
+                }
+                let _ = done.send(());
+            }
             Command::Freeze(done) => {
                 if let Err(e) = sandbox.freeze() {
                     tracing::warn!(error = %e, "freezing an environment failed");

@@ -24,7 +24,8 @@ use lambent_runtimes::{RuntimeTable, install};
 pub const WAIT: Duration = Duration::from_secs(60);
 
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:test-fn";
-pub const TRACE_ID: &str = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1";
+pub const TRACE_ID: &str =
+    "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostKind {
@@ -159,7 +160,11 @@ impl Shared {
                     state
                         .posts
                         .iter()
-                        .map(|p| (p.kind, p.request_id.clone(), String::from_utf8_lossy(&p.body[..p.body.len().min(500)]).into_owned()))
+                        .map(|p| (
+                            p.kind,
+                            p.request_id.clone(),
+                            String::from_utf8_lossy(&p.body[..p.body.len().min(500)]).into_owned()
+                        ))
                         .collect::<Vec<_>>()
                 );
             }
@@ -318,7 +323,11 @@ fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut parts = request_line.split(' ');
     let method = parts.next()?.to_string();
     let path = parts.next()?.to_string();
-    assert_eq!(parts.next(), Some("HTTP/1.1"), "request line {request_line:?}");
+    assert_eq!(
+        parts.next(),
+        Some("HTTP/1.1"),
+        "request line {request_line:?}"
+    );
     let headers = read_fields(reader)?;
     let mut body = Vec::new();
     let mut trailers = Vec::new();
@@ -394,7 +403,10 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>, connection: usize) {
                             state.handed_out.push(inv.request_id.clone());
                             break inv;
                         }
-                        state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                        state = shared
+                            .changed
+                            .wait(state)
+                            .unwrap_or_else(|e| e.into_inner());
                     }
                 };
                 write_response(&mut writer, 200, &invocation.headers, &invocation.body)
@@ -417,7 +429,11 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>, connection: usize) {
                     let state = shared.lock();
                     if !state.handed_out.contains(&id) {
                         (400, br#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#)
-                    } else if state.posts.iter().any(|p| p.request_id.as_deref() == Some(&id)) {
+                    } else if state
+                        .posts
+                        .iter()
+                        .any(|p| p.request_id.as_deref() == Some(&id))
+                    {
                         (403, br#"{"errorMessage":"Invalid state transition","errorType":"InvalidStateTransition"}"#)
                     } else {
                         (202, br#"{"status":"OK"}"#)
@@ -459,8 +475,21 @@ fn record(
 
 #[derive(Default)]
 struct Lines {
-    lines: Vec<String>,
+    /// Everything read so far.
+    bytes: Vec<u8>,
     eof: bool,
+}
+
+impl Lines {
+    /// The output split at newlines; a trailing partial line is included.
+    fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.bytes);
+        let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+        if lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        lines
+    }
 }
 
 #[derive(Clone)]
@@ -469,16 +498,15 @@ pub struct Output {
 }
 
 impl Output {
-    fn capture(source: impl Read + Send + 'static) -> Output {
+    fn capture(mut source: impl Read + Send + 'static) -> Output {
         let output = Output {
             inner: Arc::new((Mutex::new(Lines::default()), Condvar::new())),
         };
         let sink = output.clone();
         thread::spawn(move || {
-            let mut reader = BufReader::new(source);
+            let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let mut line = Vec::new();
-                let n = reader.read_until(b'\n', &mut line).unwrap_or(0);
+                let n = source.read(&mut buf).unwrap_or(0);
                 let (lock, cv) = &*sink.inner;
                 let mut lines = lock.lock().unwrap_or_else(|e| e.into_inner());
                 if n == 0 {
@@ -486,18 +514,20 @@ impl Output {
                     cv.notify_all();
                     return;
                 }
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                lines.lines.push(String::from_utf8_lossy(&line).into_owned());
+                lines.bytes.extend_from_slice(&buf[..n]);
                 cv.notify_all();
             }
         });
         output
     }
 
+    /// The output so far, split into lines (see [`Lines::lines`]).
     pub fn lines(&self) -> Vec<String> {
-        self.inner.0.lock().unwrap_or_else(|e| e.into_inner()).lines.clone()
+        self.inner
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lines()
     }
 
     /// Waits for a line matching `pred` and returns it.
@@ -506,14 +536,14 @@ impl Output {
         let deadline = Instant::now() + WAIT;
         let mut lines = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(line) = lines.lines.iter().find(|l| pred(l)) {
-                return line.clone();
+            if let Some(line) = lines.lines().into_iter().find(|l| pred(l)) {
+                return line;
             }
             let now = Instant::now();
             assert!(
                 !lines.eof && now < deadline,
                 "no line with {what}; output: {:#?}",
-                lines.lines
+                lines.lines()
             );
             lines = cv
                 .wait_timeout(lines, deadline - now)
@@ -529,7 +559,7 @@ impl Output {
         let mut lines = lock.lock().unwrap_or_else(|e| e.into_inner());
         while !lines.eof {
             let now = Instant::now();
-            assert!(now < deadline, "output never closed: {:#?}", lines.lines);
+            assert!(now < deadline, "output never closed: {:#?}", lines.lines());
             lines = cv
                 .wait_timeout(lines, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())

@@ -95,6 +95,8 @@ pub(crate) trait Cgroup: Send + Sync + std::fmt::Debug {
     fn clone_into_fd(&self) -> Option<BorrowedFd<'_>>;
     /// Moves a process into the sandbox's cgroup(s).
     fn add_process(&self, pid: i32) -> Result<(), SandboxError>;
+    /// Changes the CFS quota (`None` = unlimited) of a running sandbox.
+    fn set_cpu_quota(&self, quota_us: Option<u64>) -> Result<(), SandboxError>;
     /// Freezes every task and waits until the kernel reports the cgroup frozen.
     fn freeze(&self) -> Result<(), SandboxError>;
     /// Thaws every task and waits until the kernel reports it thawed.
@@ -122,7 +124,8 @@ pub(crate) fn create(id: &str, limits: &Limits) -> Result<Box<dyn Cgroup>, Sandb
 /// Writes a cgroup control file, mapping the error to [`SandboxError::Cgroup`].
 pub(crate) fn write_file(dir: &Path, name: &str, value: &str) -> Result<(), SandboxError> {
     let path = dir.join(name);
-    fs::write(&path, value).map_err(|e| SandboxError::cgroup(format!("write {value:?} to"), path, e))
+    fs::write(&path, value)
+        .map_err(|e| SandboxError::cgroup(format!("write {value:?} to"), path, e))
 }
 
 /// Reads a cgroup control file.
@@ -167,7 +170,10 @@ pub(crate) fn remove_dir(dir: &Path) -> Result<(), SandboxError> {
 
 /// Polls `done` until it returns true or [`FREEZE_TIMEOUT`] elapses. Freezing usually completes
 /// in well under a millisecond, so the first checks spin briefly before sleeping.
-pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool, SandboxError>) -> Result<(), SandboxError> {
+pub(crate) fn wait_until(
+    what: &str,
+    mut done: impl FnMut() -> Result<bool, SandboxError>,
+) -> Result<(), SandboxError> {
     let start = Instant::now();
     let mut tries = 0u32;
     loop {
@@ -175,7 +181,9 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool, Sand
             return Ok(());
         }
         if start.elapsed() > FREEZE_TIMEOUT {
-            return Err(SandboxError::Timeout(format!("{what} after {FREEZE_TIMEOUT:?}")));
+            return Err(SandboxError::Timeout(format!(
+                "{what} after {FREEZE_TIMEOUT:?}"
+            )));
         }
         tries += 1;
         if tries < 20 {

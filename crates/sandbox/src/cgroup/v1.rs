@@ -5,8 +5,8 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 use super::{
-    CPU_PERIOD_US, Cgroup, Limits, PARENT, flat_keyed, kill_listed, make_dir, parse_u64, read_file, remove_dir,
-    wait_until, write_file,
+    CPU_PERIOD_US, Cgroup, Limits, PARENT, flat_keyed, kill_listed, make_dir, parse_u64, read_file,
+    remove_dir, wait_until, write_file,
 };
 use crate::error::SandboxError;
 
@@ -20,16 +20,29 @@ pub(crate) type V1Setting = (&'static str, &'static str, String, bool);
 /// The control files to write for `limits`, in order (the memory limit must precede memsw,
 /// which may never be below it).
 pub(crate) fn v1_settings(limits: &Limits) -> Vec<V1Setting> {
-    let quota = limits
-        .cpu_quota_us
-        .map_or_else(|| "-1".to_string(), |q| q.to_string());
+    let quota = cfs_quota_value(limits.cpu_quota_us);
     vec![
-        ("memory", "memory.limit_in_bytes", limits.memory_bytes.to_string(), false),
-        ("memory", "memory.memsw.limit_in_bytes", limits.memory_bytes.to_string(), true),
+        (
+            "memory",
+            "memory.limit_in_bytes",
+            limits.memory_bytes.to_string(),
+            false,
+        ),
+        (
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            limits.memory_bytes.to_string(),
+            true,
+        ),
         ("cpu", "cpu.cfs_period_us", CPU_PERIOD_US.to_string(), false),
         ("cpu", "cpu.cfs_quota_us", quota, false),
         ("pids", "pids.max", limits.pids_max.to_string(), false),
     ]
+}
+
+/// `cpu.cfs_quota_us` takes microseconds per period, or -1 for no limit.
+pub(crate) fn cfs_quota_value(quota_us: Option<u64>) -> String {
+    quota_us.map_or_else(|| "-1".to_string(), |q| q.to_string())
 }
 
 /// Finds the mount point of each v1 controller in `/proc/self/mountinfo` content. Only cgroup
@@ -50,7 +63,10 @@ pub(crate) fn controller_mounts(mountinfo: &str) -> Vec<(String, PathBuf)> {
         };
         for opt in super_opts.split(',') {
             if V1_CONTROLLERS.contains(&opt) && !found.iter().any(|(c, _)| c == opt) {
-                found.push((opt.to_string(), PathBuf::from(unescape_mountinfo(mount_point))));
+                found.push((
+                    opt.to_string(),
+                    PathBuf::from(unescape_mountinfo(mount_point)),
+                ));
             }
         }
     }
@@ -63,8 +79,15 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let v = bytes[i + 1..i + 4].iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = bytes[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
             out.push(v as u8);
             i += 4;
         } else {
@@ -90,7 +113,9 @@ impl CgroupV1 {
         let mut dirs = Vec::new();
         for ctrl in V1_CONTROLLERS {
             let Some((_, mount)) = mounts.iter().find(|(c, _)| c == ctrl) else {
-                return Err(SandboxError::Unsupported(format!("cgroup v1 controller {ctrl} is not mounted")));
+                return Err(SandboxError::Unsupported(format!(
+                    "cgroup v1 controller {ctrl} is not mounted"
+                )));
             };
             dirs.push((ctrl, mount.join(PARENT).join(id)));
         }
@@ -117,7 +142,9 @@ impl CgroupV1 {
             .iter()
             .find(|(c, _)| *c == ctrl)
             .map(|(_, d)| d.as_path())
-            .ok_or_else(|| SandboxError::Unsupported(format!("cgroup v1 controller {ctrl} missing")))
+            .ok_or_else(|| {
+                SandboxError::Unsupported(format!("cgroup v1 controller {ctrl} missing"))
+            })
     }
 
     fn unique_dirs(&self) -> Vec<&Path> {
@@ -145,6 +172,14 @@ impl Cgroup for CgroupV1 {
             write_file(dir, "cgroup.procs", &pid.to_string())?;
         }
         Ok(())
+    }
+
+    fn set_cpu_quota(&self, quota_us: Option<u64>) -> Result<(), SandboxError> {
+        write_file(
+            self.dir("cpu")?,
+            "cpu.cfs_quota_us",
+            &cfs_quota_value(quota_us),
+        )
     }
 
     fn freeze(&self) -> Result<(), SandboxError> {
@@ -178,8 +213,9 @@ impl Cgroup for CgroupV1 {
     fn oom_kill_count(&self) -> Result<u64, SandboxError> {
         let dir = self.dir("memory")?;
         let content = read_file(dir, "memory.oom_control")?;
-        flat_keyed(&content, "oom_kill")
-            .ok_or_else(|| SandboxError::Unsupported("memory.oom_control has no oom_kill counter".into()))
+        flat_keyed(&content, "oom_kill").ok_or_else(|| {
+            SandboxError::Unsupported("memory.oom_control has no oom_kill counter".into())
+        })
     }
 
     fn memory_peak(&self) -> Option<u64> {
@@ -188,7 +224,10 @@ impl Cgroup for CgroupV1 {
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
-        self.unique_dirs().into_iter().map(Path::to_path_buf).collect()
+        self.unique_dirs()
+            .into_iter()
+            .map(Path::to_path_buf)
+            .collect()
     }
 
     fn remove(&mut self) -> Result<(), SandboxError> {
@@ -239,14 +278,25 @@ mod tests {
         assert_eq!(get("cpu"), Some(PathBuf::from("/sys/fs/cgroup/cpu")));
         assert_eq!(get("memory"), Some(PathBuf::from("/sys/fs/cgroup/memory")));
         assert_eq!(get("pids"), Some(PathBuf::from("/sys/fs/cgroup/pids")));
-        assert_eq!(get("freezer"), Some(PathBuf::from("/sys/fs/cgroup/my freezer")));
+        assert_eq!(
+            get("freezer"),
+            Some(PathBuf::from("/sys/fs/cgroup/my freezer"))
+        );
         assert_eq!(m.len(), 4);
     }
 
     #[test]
     fn comounted_cpu_cpuacct() {
-        let m = controller_mounts("26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n");
-        assert_eq!(m, vec![("cpu".to_string(), PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))]);
+        let m = controller_mounts(
+            "26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
+        );
+        assert_eq!(
+            m,
+            vec![(
+                "cpu".to_string(),
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+            )]
+        );
     }
 
     #[test]
@@ -258,7 +308,10 @@ mod tests {
         });
         let get = |f: &str| s.iter().find(|x| x.1 == f).map(|x| x.2.clone());
         assert_eq!(get("memory.limit_in_bytes").as_deref(), Some("134217728"));
-        assert_eq!(get("memory.memsw.limit_in_bytes").as_deref(), Some("134217728"));
+        assert_eq!(
+            get("memory.memsw.limit_in_bytes").as_deref(),
+            Some("134217728")
+        );
         assert_eq!(get("cpu.cfs_quota_us").as_deref(), Some("7235"));
         assert_eq!(get("cpu.cfs_period_us").as_deref(), Some("100000"));
         assert_eq!(get("pids.max").as_deref(), Some("1024"));
@@ -269,6 +322,10 @@ mod tests {
             pids_max: 1,
             cpu_quota_us: None,
         });
-        assert!(unlimited.iter().any(|x| x.1 == "cpu.cfs_quota_us" && x.2 == "-1"));
+        assert!(
+            unlimited
+                .iter()
+                .any(|x| x.1 == "cpu.cfs_quota_us" && x.2 == "-1")
+        );
     }
 }

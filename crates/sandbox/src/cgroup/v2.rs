@@ -8,8 +8,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::{
-    CPU_PERIOD_US, Cgroup, Limits, PARENT, V2_ROOT, flat_keyed, kill_listed, make_dir, parse_u64, read_file,
-    remove_dir, wait_until, write_file,
+    CPU_PERIOD_US, Cgroup, Limits, PARENT, V2_ROOT, flat_keyed, kill_listed, make_dir, parse_u64,
+    read_file, remove_dir, wait_until, write_file,
 };
 use crate::error::SandboxError;
 use crate::sys;
@@ -74,7 +74,8 @@ impl CgroupV2 {
             write_file(&cg.dir, file, &value)?;
         }
         let c_dir = sys::cstring(&cg.dir).map_err(|e| SandboxError::cgroup("open", &cg.dir, e))?;
-        cg.dir_fd = Some(sys::open_dir(&c_dir).map_err(|e| SandboxError::cgroup("open", &cg.dir, e))?);
+        cg.dir_fd =
+            Some(sys::open_dir(&c_dir).map_err(|e| SandboxError::cgroup("open", &cg.dir, e))?);
         Ok(cg)
     }
 
@@ -101,6 +102,10 @@ impl Cgroup for CgroupV2 {
 
     fn add_process(&self, pid: i32) -> Result<(), SandboxError> {
         write_file(&self.dir, "cgroup.procs", &pid.to_string())
+    }
+
+    fn set_cpu_quota(&self, quota_us: Option<u64>) -> Result<(), SandboxError> {
+        write_file(&self.dir, "cpu.max", &cpu_max_value(quota_us))
     }
 
     fn freeze(&self) -> Result<(), SandboxError> {
@@ -131,8 +136,9 @@ impl Cgroup for CgroupV2 {
 
     fn oom_kill_count(&self) -> Result<u64, SandboxError> {
         let content = read_file(&self.dir, "memory.events")?;
-        flat_keyed(&content, "oom_kill")
-            .ok_or_else(|| SandboxError::Unsupported("memory.events has no oom_kill counter".into()))
+        flat_keyed(&content, "oom_kill").ok_or_else(|| {
+            SandboxError::Unsupported("memory.events has no oom_kill counter".into())
+        })
     }
 
     fn memory_peak(&self) -> Option<u64> {
@@ -140,7 +146,11 @@ impl Cgroup for CgroupV2 {
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
-        if self.removed { Vec::new() } else { vec![self.dir.clone()] }
+        if self.removed {
+            Vec::new()
+        } else {
+            vec![self.dir.clone()]
+        }
     }
 
     fn remove(&mut self) -> Result<(), SandboxError> {

@@ -110,16 +110,22 @@ pub async fn finish(mut sandbox: Sandbox) -> Output {
 
 /// create → start → wait.
 pub async fn run(spec: &SandboxSpec) -> Output {
-    let sandbox = PreparedSandbox::create(spec).expect("create").start().expect("start");
+    let sandbox = PreparedSandbox::create(spec)
+        .expect("create")
+        .start()
+        .expect("start");
     finish(sandbox).await
 }
 
 /// Parses the last stdout line as JSON (scripts print one JSON object at the end).
 pub fn json(out: &Output) -> serde_json::Value {
-    let line = out.stdout.lines().last().unwrap_or_else(|| {
-        panic!("no stdout; exit {:?}; stderr:\n{}", out.exit, out.stderr)
-    });
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}; stderr:\n{}", out.stderr))
+    let line = out
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no stdout; exit {:?}; stderr:\n{}", out.exit, out.stderr));
+    serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}; stderr:\n{}", out.stderr))
 }
 
 /// True if some process on the host is still in a cgroup of sandbox `id`.
@@ -129,8 +135,12 @@ pub fn any_process_in_cgroup(id: &str) -> bool {
         return false;
     };
     entries.flatten().any(|e| {
-        e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())
-            && fs::read_to_string(e.path().join("cgroup")).is_ok_and(|c| c.lines().any(|l| l.ends_with(&needle)))
+        e.file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            && fs::read_to_string(e.path().join("cgroup"))
+                .is_ok_and(|c| c.lines().any(|l| l.ends_with(&needle)))
     })
 }
 
@@ -139,7 +149,11 @@ pub fn cgroup_pids(dirs: &[PathBuf]) -> Vec<i32> {
     let mut pids: Vec<i32> = dirs
         .iter()
         .filter_map(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
-        .flat_map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<i32>>())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
         .collect();
     pids.sort_unstable();
     pids.dedup();
@@ -152,15 +166,27 @@ pub fn assert_nothing_left(id: &str, dirs: &[PathBuf], pids: &[i32], code: &Path
     for d in dirs {
         assert!(!d.exists(), "cgroup dir {} left behind", d.display());
     }
-    assert!(!any_process_in_cgroup(id), "a process is still in the sandbox's cgroup");
+    assert!(
+        !any_process_in_cgroup(id),
+        "a process is still in the sandbox's cgroup"
+    );
     for pid in pids {
         // The pid may have been reused by an unrelated process; it must not be ours.
         if let Ok(cg) = fs::read_to_string(format!("/proc/{pid}/cgroup")) {
-            assert!(!cg.contains(&format!("/lambent/{id}")), "process {pid} of the sandbox still alive");
+            assert!(
+                !cg.contains(&format!("/lambent/{id}")),
+                "process {pid} of the sandbox still alive"
+            );
         }
     }
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let code = code.to_string_lossy();
-    assert!(!mountinfo.contains(code.as_ref()), "host mountinfo references the code dir");
-    assert!(!mountinfo.contains("/var/task"), "host mountinfo references /var/task");
+    assert!(
+        !mountinfo.contains(code.as_ref()),
+        "host mountinfo references the code dir"
+    );
+    assert!(
+        !mountinfo.contains("/var/task"),
+        "host mountinfo references /var/task"
+    );
 }
