@@ -9,6 +9,7 @@
 //! reused; a configuration or code change retires the old version's environments.
 
 mod environment;
+mod live;
 mod logs;
 mod pool;
 mod report;

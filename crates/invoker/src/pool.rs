@@ -2,6 +2,7 @@
 //! retired when the function changes and reaped when idle too long.
 
 use crate::environment::{Environment, StartError};
+use crate::live::LiveEnvironments;
 use crate::settings::InvokerSettings;
 use crate::{InvokeError, InvokeRequest, InvokeResponse, MAX_SYNC_PAYLOAD};
 use lambent_control::{FunctionService, ResolvedFunction};
@@ -11,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// How long shutdown waits for environments to be torn down.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs invocations; cheap to share (`Arc`).
 pub struct Invoker {
     service: Arc<FunctionService>,
@@ -19,6 +23,7 @@ pub struct Invoker {
     idle: Mutex<HashMap<String, Vec<Idle>>>,
     /// One permit per existing environment, busy or idle.
     capacity: Arc<Semaphore>,
+    live: LiveEnvironments,
 }
 
 struct Idle {
@@ -40,6 +45,7 @@ impl Invoker {
             sink,
             idle: Mutex::new(HashMap::new()),
             capacity,
+            live: LiveEnvironments::default(),
         });
         invoker.spawn_maintenance();
         invoker
@@ -72,6 +78,7 @@ impl Invoker {
                     fingerprint,
                     &self.settings,
                     self.sink.clone(),
+                    self.live.guard(),
                     &request_id,
                 )
                 .await
@@ -118,8 +125,20 @@ impl Invoker {
         })
     }
 
-    /// Stops every idle environment (busy ones stop when their invocation returns them).
-    pub fn shutdown(&self) {
+    /// Stops every idle environment and waits until every environment is torn down. Call it
+    /// after the front door stopped taking requests, so that none is busy.
+    pub async fn shutdown(&self) {
+        self.retire_all();
+        let remaining = self.live.wait_until_none(SHUTDOWN_LIMIT).await;
+        if remaining > 0 {
+            tracing::warn!(
+                remaining,
+                "execution environments still running at shutdown"
+            );
+        }
+    }
+
+    fn retire_all(&self) {
         let drained: Vec<Idle> = match self.idle.lock() {
             Ok(mut idle) => idle.drain().flat_map(|(_, list)| list).collect(),
             Err(_) => Vec::new(),
@@ -233,7 +252,7 @@ impl Invoker {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         // Missed changes: retire everything idle; stale versions must not run.
                         if let Some(invoker) = weak.upgrade() {
-                            invoker.shutdown();
+                            invoker.retire_all();
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

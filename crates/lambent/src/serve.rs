@@ -89,7 +89,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
-    invoker.shutdown();
+    invoker.shutdown().await;
     drop(invoker);
     // Every sink is gone once the invoker is: the writer flushes what is queued and ends.
     let _ = log_writer.await;

@@ -463,19 +463,6 @@ fn syntax_errors() {
         Function::node("app.handler").file("app.mjs", "export const handler = async () => {;\n"),
     );
     assert_eq!(v["errorType"], "Runtime.UserCodeSyntaxError");
-
-    // ES module syntax in a CommonJS .js file, as on Lambda.
-    let (v, _) = init_failure(
-        Function::node("app.handler").file("app.js", "export const handler = async () => 1;\n"),
-    );
-    assert_eq!(v["errorType"], "Runtime.UserCodeSyntaxError");
-    assert!(
-        v["errorMessage"]
-            .as_str()
-            .unwrap()
-            .starts_with("SyntaxError: Unexpected token 'export'"),
-        "{v}"
-    );
 }
 
 #[test]
@@ -674,4 +661,11 @@ fn decode_base64(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+#[test]
+fn chunked_events_and_server_closing_the_connection() {
+    check_chunked_and_closed_connections(
+        &Function::node("index.handler").file("index.js", "exports.handler = async (e) => e;\n"),
+    );
 }

@@ -631,3 +631,10 @@ fn handler_exit_stops_the_process() {
     assert_eq!(rt.wait_exit().code(), Some(3));
     assert!(api.posts().is_empty());
 }
+
+#[test]
+fn chunked_events_and_server_closing_the_connection() {
+    check_chunked_and_closed_connections(
+        &Function::python("app.handler").file("app.py", "def handler(e, c):\n    return e\n"),
+    );
+}

@@ -6,6 +6,7 @@ mod plain;
 mod process;
 mod sandboxed;
 
+use crate::live::LiveGuard;
 use crate::logs::{LogCapture, now_ms};
 use crate::report::{self, Report};
 use crate::settings::InvokerSettings;
@@ -82,6 +83,7 @@ impl Environment {
         fingerprint: String,
         settings: &InvokerSettings,
         sink: LogSink,
+        live: LiveGuard,
         request_id: &str,
     ) -> Result<Result<Environment, InitFailure>, StartError> {
         let config = &function.record.config;
@@ -134,7 +136,7 @@ impl Environment {
         let spawned = match settings.isolation {
             Isolation::Sandbox => {
                 let env = env_for(SANDBOX_RUNTIME_API);
-                sandboxed::spawn(&id, function, settings, argv, env).await?
+                sandboxed::spawn(&id, function, settings, argv, env, live).await?
             }
             Isolation::None => {
                 let listener = std::net::TcpListener::bind("127.0.0.1:0")

@@ -3,6 +3,7 @@
 
 use super::process::{ExitInfo, Process};
 use super::{Spawned, StartError};
+use crate::live::LiveGuard;
 use crate::settings::InvokerSettings;
 use lambent_control::ResolvedFunction;
 use lambent_sandbox::{PreparedSandbox, Sandbox, SandboxSpec};
@@ -81,6 +82,7 @@ pub(super) async fn spawn(
     settings: &InvokerSettings,
     argv: Vec<String>,
     env: Vec<(String, String)>,
+    live: LiveGuard,
 ) -> Result<Spawned, StartError> {
     let config = &function.record.config;
     let spec = SandboxSpec {
@@ -121,7 +123,7 @@ pub(super) async fn spawn(
         .collect();
     let (commands, receiver) = mpsc::unbounded_channel();
     let (exit_tx, exited) = watch::channel(None);
-    tokio::spawn(supervise(sandbox, receiver, exit_tx));
+    tokio::spawn(supervise(sandbox, receiver, exit_tx, live));
     Ok(Spawned {
         process: Process::Sandboxed(SandboxedProcess { commands, exited }),
         api,
@@ -135,6 +137,7 @@ async fn supervise(
     mut sandbox: Sandbox,
     mut commands: mpsc::UnboundedReceiver<Command>,
     exit_tx: watch::Sender<Option<ExitInfo>>,
+    live: LiveGuard,
 ) {
     let mut running = true;
     loop {
@@ -188,5 +191,9 @@ async fn supervise(
             }
         }
     }
-    tokio::task::spawn_blocking(move || drop(sandbox));
+    // Teardown (kill, reap, remove cgroups) takes a few milliseconds of blocking system calls.
+    tokio::task::spawn_blocking(move || {
+        drop(sandbox);
+        drop(live);
+    });
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambent_runtimes::{RuntimeTable, install};
 
 /// How long any single wait may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:test-fn";
 pub const TRACE_ID: &str =
@@ -86,6 +86,10 @@ pub struct Invocation {
     pub request_id: String,
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// Send the body with `Transfer-Encoding: chunked` instead of `Content-Length`.
+    pub chunked: bool,
+    /// Answer with `Connection: close` and close the connection afterwards.
+    pub close: bool,
 }
 
 impl Invocation {
@@ -108,6 +112,8 @@ impl Invocation {
             ],
             request_id,
             body: body.into(),
+            chunked: false,
+            close: false,
         }
     }
 
@@ -383,6 +389,27 @@ fn write_response(
     stream.flush()
 }
 
+fn write_chunked(
+    stream: &mut TcpStream,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n".to_vec();
+    for (k, v) in headers {
+        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    // Uneven chunk sizes, so that chunk boundaries fall inside multi-byte characters.
+    for chunk in body.chunks(7777) {
+        out.extend_from_slice(format!("{:x};ext=1\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\nX-Trailer: yes\r\n\r\n");
+    stream.write_all(&out)?;
+    stream.flush()
+}
+
 fn serve_connection(stream: TcpStream, shared: Arc<Shared>, connection: usize) {
     stream.set_nodelay(true).ok();
     let mut writer = stream.try_clone().unwrap();
@@ -409,7 +436,19 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>, connection: usize) {
                             .unwrap_or_else(|e| e.into_inner());
                     }
                 };
-                write_response(&mut writer, 200, &invocation.headers, &invocation.body)
+                let mut headers = invocation.headers.clone();
+                if invocation.close {
+                    headers.push(("Connection".into(), "close".into()));
+                }
+                let written = if invocation.chunked {
+                    write_chunked(&mut writer, &headers, &invocation.body)
+                } else {
+                    write_response(&mut writer, 200, &headers, &invocation.body)
+                };
+                if invocation.close {
+                    return;
+                }
+                written
             }
             ("POST", "/2018-06-01/runtime/init/error") => {
                 record(&shared, PostKind::InitError, None, request, 202, connection);
@@ -777,4 +816,24 @@ pub fn big_unicode_json_string(bytes: usize) -> Vec<u8> {
     }
     s.push('"');
     s.into_bytes()
+}
+
+/// Chunked `/next` bodies and a server that closes the connection: the runtime `f` (an echo
+/// handler) must decode the chunks and reconnect.
+pub fn check_chunked_and_closed_connections(f: &Function) {
+    let api = FakeApi::start();
+    let _rt = f.start(&api);
+    let body = big_unicode_json_string(100_000);
+    let mut inv = Invocation::new(body.clone(), Duration::from_secs(30));
+    inv.chunked = true;
+    assert_eq!(api.roundtrip_with(inv).body, body);
+    assert_eq!(api.connections(), 1);
+
+    let mut inv = Invocation::new(b"\"closing\"".to_vec(), Duration::from_secs(30));
+    inv.close = true;
+    let post = api.roundtrip_with(inv);
+    assert_eq!(post.text(), "\"closing\"");
+    assert_eq!(post.connection, 1, "the result went over a new connection");
+    assert_eq!(api.roundtrip("\"after\"").text(), "\"after\"");
+    assert_eq!(api.connections(), 2);
 }
