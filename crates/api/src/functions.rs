@@ -13,10 +13,10 @@ use serde_json::json;
 
 pub async fn create(State(state): State<AppState>, request: Body) -> Result<Response, ApiError> {
     let input: CreateFunctionInput = body::json(request, "CreateFunction").await?;
-    let record = state.service.create_function(input).await?;
+    let view = state.service.create_function(input).await?;
     Ok(json_response(
         StatusCode::CREATED,
-        function_configuration(&record, state.service.account()),
+        function_configuration(&view, state.service.account()),
     ))
 }
 
@@ -28,15 +28,15 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(&query);
     let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
-    let record = state.service.get_function(&reference).await?;
+    let (view, tags) = state.service.get_function(&reference).await?;
     let account = state.service.account();
-    let location = state.code_urls.location(&headers, &record.code_sha256_hex);
+    let location = state.code_urls.location(&headers, &view.code_sha256_hex);
     let mut out = json!({
-        "Configuration": function_configuration(&record, account),
+        "Configuration": function_configuration(&view, account),
         "Code": { "RepositoryType": "S3", "Location": location },
     });
-    if !record.tags.is_empty() {
-        out["Tags"] = json!(record.tags);
+    if !tags.is_empty() {
+        out["Tags"] = json!(tags);
     }
     Ok(json_response(StatusCode::OK, out))
 }
@@ -48,10 +48,10 @@ pub async fn get_configuration(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(&query);
     let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
-    let record = state.service.get_function(&reference).await?;
+    let (view, _) = state.service.get_function(&reference).await?;
     Ok(json_response(
         StatusCode::OK,
-        function_configuration(&record, state.service.account()),
+        function_configuration(&view, state.service.account()),
     ))
 }
 
@@ -69,22 +69,14 @@ pub async fn list(State(state): State<AppState>, query: RawQuery) -> Result<Resp
             ),
         ));
     }
-    let max_items = match query.get("MaxItems") {
-        None => None,
-        Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "ValidationException",
-                format!(
-                    "1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy \
-                     constraint: Member must be a number"
-                ),
-            )
-        })?),
-    };
+    let max_items = query.max_items()?;
     let (page, next) = state
         .service
-        .list_functions(query.get("Marker"), max_items)
+        .list_functions(
+            query.get("Marker"),
+            max_items,
+            query.get("FunctionVersion") == Some("ALL"),
+        )
         .await?;
     let account = state.service.account();
     let functions: Vec<_> = page
@@ -105,10 +97,10 @@ pub async fn update_code(
 ) -> Result<Response, ApiError> {
     let input: UpdateCodeInput = body::json(request, "UpdateFunctionCode").await?;
     let reference = state.service.parse_ref(&name, None)?;
-    let record = state.service.update_code(&reference, input).await?;
+    let view = state.service.update_code(&reference, input).await?;
     Ok(json_response(
         StatusCode::OK,
-        function_configuration(&record, state.service.account()),
+        function_configuration(&view, state.service.account()),
     ))
 }
 
@@ -147,9 +139,9 @@ pub async fn code_signing_config(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let reference = state.service.parse_ref(&name, None)?;
-    let record = state.service.get_function(&reference).await?;
+    let (view, _) = state.service.get_function(&reference).await?;
     Ok(json_response(
         StatusCode::OK,
-        json!({ "CodeSigningConfigArn": "", "FunctionName": record.name }),
+        json!({ "CodeSigningConfigArn": "", "FunctionName": view.name }),
     ))
 }

@@ -3,17 +3,20 @@
 //! function is) or the invoker (how it runs).
 
 mod account;
+mod aliases;
 mod auth;
 mod body;
 mod code_urls;
 mod error;
 mod functions;
 mod invoke;
+mod layers;
 mod permissions;
 mod query;
 pub mod sigv4;
 mod tagging;
 mod unimplemented;
+mod versions;
 pub mod wire;
 
 pub use auth::CredentialSet;
@@ -64,6 +67,30 @@ pub fn router(state: AppState) -> Router {
             post(invoke::invoke),
         )
         .route(
+            "/2015-03-31/functions/{name}/versions",
+            post(versions::publish).get(versions::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases",
+            post(aliases::create).get(aliases::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(aliases::get)
+                .put(aliases::update)
+                .delete(aliases::delete),
+        )
+        .route("/2018-10-31/layers", get(layers::list_or_find))
+        .route("/2018-10-31/layers/", get(layers::list_or_find))
+        .route(
+            "/2018-10-31/layers/{name}/versions",
+            post(layers::publish).get(layers::list_versions),
+        )
+        .route(
+            "/2018-10-31/layers/{name}/versions/{version}",
+            get(layers::get).delete(layers::delete),
+        )
+        .route(
             "/2015-03-31/functions/{name}/policy",
             post(permissions::add).get(permissions::get),
         )
@@ -82,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/2016-08-19/account-settings", get(account::settings))
         .route("/2016-08-19/account-settings/", get(account::settings))
         .fallback(unimplemented::fallback)
+        .method_not_allowed_fallback(unimplemented::fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth::verify));
 
     Router::new()

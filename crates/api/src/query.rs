@@ -34,3 +34,22 @@ impl QueryParams {
             .collect()
     }
 }
+
+impl QueryParams {
+    /// `MaxItems`, which must be a number when present.
+    pub fn max_items(&self) -> Result<Option<i64>, crate::ApiError> {
+        match self.get("MaxItems") {
+            None => Ok(None),
+            Some(raw) => raw.parse::<i64>().map(Some).map_err(|_| {
+                crate::ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    format!(
+                        "1 validation error detected: Value '{raw}' at 'maxItems' failed to \
+                         satisfy constraint: Member must be a number"
+                    ),
+                )
+            }),
+        }
+    }
+}

@@ -33,7 +33,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
         r"/2015-03-31/functions/[^/]+/aliases",
         "CreateAlias",
     ),
-    ("GET", r"/2015-03-31/functions/[^/]+/aliases", "ListAliases"),
     (
         "GET",
         r"/2015-03-31/functions/[^/]+/aliases/[^/]+",
@@ -154,7 +153,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
         r"/2021-10-31/functions/[^/]+/urls",
         "ListFunctionUrlConfigs",
     ),
-    ("GET", r"/2018-10-31/layers/?", "ListLayers"),
     (
         "POST",
         r"/2018-10-31/layers/[^/]+/versions",

@@ -1,7 +1,6 @@
 //! The JSON shapes Lambda returns, built from stored records.
 
-use lambent_control::Account;
-use lambent_store::FunctionRecord;
+use lambent_control::{Account, AliasView, LayerVersionView, VersionView};
 use serde_json::{Map, Value, json};
 
 /// Lambda's `LastModified` format: milliseconds and a `+0000` offset.
@@ -9,15 +8,18 @@ pub fn lambda_timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
 }
 
-/// FunctionConfiguration, field for field as Lambda returns it for `$LATEST`.
-pub fn function_configuration(record: &FunctionRecord, account: &Account) -> Value {
+/// FunctionConfiguration, field for field as Lambda returns it.
+pub fn function_configuration(record: &VersionView, account: &Account) -> Value {
     let c = &record.config;
     let mut out = Map::new();
     let mut put = |key: &str, value: Value| {
         out.insert(key.to_owned(), value);
     };
     put("FunctionName", json!(record.name));
-    put("FunctionArn", json!(account.function_arn(&record.name)));
+    put(
+        "FunctionArn",
+        json!(account.qualified_arn(&record.name, record.arn_qualifier.as_deref())),
+    );
     put("Runtime", json!(c.runtime));
     put("Role", json!(c.role));
     put("Handler", json!(c.handler));
@@ -33,8 +35,10 @@ pub fn function_configuration(record: &FunctionRecord, account: &Account) -> Val
         "CodeSha256",
         json!(code_sha256_base64(&record.code_sha256_hex)),
     );
-    put("Version", json!("$LATEST"));
-    put("Environment", json!({ "Variables": c.environment }));
+    put("Version", json!(record.version));
+    if c.environment_set {
+        put("Environment", json!({ "Variables": c.environment }));
+    }
     put("TracingConfig", json!({ "Mode": c.tracing_mode }));
     put("RevisionId", json!(record.revision_id));
     put("State", json!(record.state.state));
@@ -76,7 +80,11 @@ pub fn function_configuration(record: &FunctionRecord, account: &Account) -> Val
     logging.insert("LogGroup".into(), json!(c.logging.log_group));
     put("LoggingConfig", Value::Object(logging));
     if !c.layers.is_empty() {
-        let layers: Vec<Value> = c.layers.iter().map(|arn| json!({ "Arn": arn })).collect();
+        let layers: Vec<Value> = c
+            .layers
+            .iter()
+            .map(|layer| json!({ "Arn": layer.arn, "CodeSize": layer.code_size }))
+            .collect();
         put("Layers", json!(layers));
     }
     if let Some(target) = &c.dead_letter_target_arn {
@@ -93,4 +101,42 @@ pub fn code_sha256_base64(hex_digest: &str) -> String {
     use base64::Engine;
     let raw = hex::decode(hex_digest).unwrap_or_default();
     base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// AliasConfiguration.
+pub fn alias_configuration(alias: &AliasView, account: &Account) -> Value {
+    let mut out = json!({
+        "AliasArn": account.qualified_arn(&alias.function_name, Some(&alias.name)),
+        "Name": alias.name,
+        "FunctionVersion": alias.function_version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    });
+    if !alias.additional_version_weights.is_empty() {
+        out["RoutingConfig"] =
+            json!({ "AdditionalVersionWeights": alias.additional_version_weights });
+    }
+    out
+}
+
+/// A layer version as GetLayerVersion and PublishLayerVersion return it; `content` is the
+/// `Content` member (with a download URL) or `None` in list items.
+pub fn layer_version(layer: &LayerVersionView, content: Option<Value>) -> Value {
+    let r = &layer.record;
+    let mut out = json!({
+        "LayerVersionArn": layer.layer_version_arn,
+        "Version": r.version,
+        "Description": r.description,
+        "CreatedDate": lambda_timestamp(&r.created),
+        "CompatibleRuntimes": r.compatible_runtimes,
+        "CompatibleArchitectures": r.compatible_architectures,
+    });
+    if let Some(license) = &r.license_info {
+        out["LicenseInfo"] = json!(license);
+    }
+    if let Some(content) = content {
+        out["Content"] = content;
+        out["LayerArn"] = json!(layer.layer_arn);
+    }
+    out
 }

@@ -21,7 +21,8 @@ pub struct CodeInput {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EnvironmentInput {
-    pub variables: Option<BTreeMap<String, String>>,
+    /// In request order (Lambda's size error quotes the variables as sent).
+    pub variables: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +106,50 @@ pub struct UpdateCodeInput {
     pub publish: Option<bool>,
     pub dry_run: Option<bool>,
     pub revision_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishVersionInput {
+    pub code_sha256: Option<String>,
+    pub description: Option<String>,
+    pub revision_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoutingConfigInput {
+    pub additional_version_weights: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasInput {
+    pub name: Option<String>,
+    pub function_version: Option<String>,
+    pub description: Option<String>,
+    pub routing_config: Option<RoutingConfigInput>,
+    pub revision_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LayerContentInput {
+    pub zip_file: Option<String>,
+    #[serde(rename = "S3Bucket")]
+    pub s3_bucket: Option<String>,
+    #[serde(rename = "S3Key")]
+    pub s3_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishLayerInput {
+    pub content: Option<LayerContentInput>,
+    pub description: Option<String>,
+    pub compatible_runtimes: Option<Vec<String>>,
+    pub compatible_architectures: Option<Vec<String>>,
+    pub license_info: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

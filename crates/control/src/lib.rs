@@ -6,18 +6,23 @@
 //! - a function's code package is on disk, complete and unpacked before the function row that
 //!   references it commits, and packages are collected only when no function references them.
 
+mod aliases;
 pub mod code;
 mod error;
 pub mod input;
+mod layers;
 mod names;
 mod policy;
+mod qualifier;
 mod service;
 mod tags;
 pub mod validate;
+mod views;
 
 pub use error::ControlError;
 pub use names::{Account, FunctionRef, NameUse};
 pub use service::{FunctionChanged, FunctionService, MAX_LIST_ITEMS, ResolvedFunction};
+pub use views::{AliasView, LayerVersionView, VersionView};
 
 /// The runtime version ARN Lambent reports for a runtime identifier. Lambent has one build of each
 /// runtime, so the ARN is a stable function of the identifier.

@@ -123,6 +123,13 @@ impl FunctionRef {
             )));
         }
         let reference = FunctionRef { name, qualifier };
+        if usage == NameUse::Create && reference.name.len() > 64 {
+            return Err(ControlError::InvalidParameterValue(format!(
+                "Value '{}' at 'functionName' failed to satisfy constraint: Member must have \
+                 length less than or equal to 64",
+                reference.name
+            )));
+        }
         if account_id.is_some_and(|a| a != account.account_id) || reference.name.len() > 64 {
             return Err(reference.not_found(account));
         }

@@ -3,7 +3,6 @@
 
 use crate::ControlError;
 use crate::input::AddPermissionInput;
-use crate::names::Account;
 use lambent_store::PolicyStatementRecord;
 use regex::Regex;
 use serde_json::{Map, Value, json};
@@ -11,7 +10,7 @@ use std::sync::LazyLock;
 
 /// Lambda's limit on the policy document.
 const MAX_POLICY_BYTES: usize = 20 * 1024;
-const STATEMENT_ID_PATTERN: &str = r"([a-zA-Z0-9-_.]+)";
+const STATEMENT_ID_PATTERN: &str = r"([a-zA-Z0-9-_]+)";
 const ACTION_PATTERN: &str = r"(lambda:[*]|lambda:[a-zA-Z]+|[*])";
 
 static STATEMENT_ID: LazyLock<Regex> =
@@ -23,7 +22,6 @@ static ACTION: LazyLock<Regex> =
 pub(crate) fn statement(
     input: &AddPermissionInput,
     resource: &str,
-    account: &Account,
 ) -> Result<PolicyStatementRecord, ControlError> {
     let sid = required(input.statement_id.as_deref(), "statementId")?;
     if sid.len() > 100 || !STATEMENT_ID.is_match(sid) {
@@ -94,7 +92,6 @@ pub(crate) fn statement(
             Some(&"true".to_owned()),
         );
     }
-    let _ = account;
     let mut body = json!({
         "Sid": sid,
         "Effect": "Allow",

@@ -1,16 +1,23 @@
-//! The control-plane operations on functions. Every operation validates first, then writes once:
-//! a refused request changes nothing, and a crash leaves the previous or the next state.
+//! The control-plane operations on functions and their versions. Every operation validates
+//! first, then writes once: a refused request changes nothing, and a crash leaves the previous or
+//! the next state.
 
 use crate::code::{CodeDigest, CodeLimits, CodeStore, ZipRejection, inspect_zip};
 use crate::error::STALE_REVISION;
 use crate::input::{
-    AddPermissionInput, CreateFunctionInput, UpdateCodeInput, UpdateConfigurationInput,
+    AddPermissionInput, CreateFunctionInput, PublishVersionInput, UpdateCodeInput,
+    UpdateConfigurationInput,
 };
 use crate::names::{Account, FunctionRef, NameUse};
+use crate::qualifier::Target;
+use crate::views::VersionView;
 use crate::{ControlError, policy, tags, validate};
 use base64::Engine;
 use chrono::Utc;
-use lambent_store::{FunctionRecord, FunctionStore, StateInfo, StoreError};
+use lambent_store::{
+    FunctionConfig, FunctionRecord, PolicyStatementRecord, StateInfo, Store, StoreError,
+    VersionRecord,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,28 +33,35 @@ pub struct FunctionChanged {
     pub name: String,
 }
 
-/// What an invocation needs to know about a function: its configuration and where its code is.
+/// What an invocation needs: the version that runs (an alias already resolved), its
+/// configuration, and where its code and layers are unpacked.
 #[derive(Clone, Debug)]
 pub struct ResolvedFunction {
-    pub record: FunctionRecord,
+    pub name: String,
+    /// `$LATEST` or the version number.
     pub version: String,
+    pub config: FunctionConfig,
+    pub code_sha256_hex: String,
     pub code_dir: PathBuf,
+    /// The function's layers merged in order, mounted read-only at `/opt`; `None` without layers.
+    pub opt_dir: Option<PathBuf>,
+    pub state: StateInfo,
 }
 
 pub struct FunctionService {
-    store: Arc<dyn FunctionStore>,
-    code: Arc<CodeStore>,
-    limits: CodeLimits,
-    account: Account,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) code: Arc<CodeStore>,
+    pub(crate) limits: CodeLimits,
+    pub(crate) account: Account,
     /// Held while code is stored and committed and while unreferenced code is collected, so that a
     /// package being attached to a function is never collected underneath it.
-    code_lock: Mutex<()>,
+    pub(crate) code_lock: Mutex<()>,
     changes: broadcast::Sender<FunctionChanged>,
 }
 
 impl FunctionService {
     pub fn new(
-        store: Arc<dyn FunctionStore>,
+        store: Arc<dyn Store>,
         code: Arc<CodeStore>,
         limits: CodeLimits,
         account: Account,
@@ -87,7 +101,7 @@ impl FunctionService {
         FunctionRef::parse(name, qualifier, NameUse::Lookup, &self.account)
     }
 
-    /// Removes code packages no function references (after a crash between storing a package and
+    /// Removes code packages nothing references (after a crash between storing a package and
     /// committing the function, or between deleting a function and removing its package).
     pub async fn collect_garbage(&self) -> Result<usize, ControlError> {
         let _guard = self.code_lock.lock().await;
@@ -105,7 +119,7 @@ impl FunctionService {
     pub async fn create_function(
         &self,
         input: CreateFunctionInput,
-    ) -> Result<FunctionRecord, ControlError> {
+    ) -> Result<VersionView, ControlError> {
         let raw_name = input
             .function_name
             .as_deref()
@@ -128,10 +142,8 @@ impl FunctionService {
                  (PackageType Zip)."
             )));
         }
-        if input.publish == Some(true) {
-            return Err(not_yet("Publishing versions (Publish=true)"));
-        }
-        let mut config = validate::apply(&validate::defaults(&name), &input.config)?;
+        let layers = self.resolve_layers(input.config.layers.as_deref()).await?;
+        let mut config = validate::apply(&validate::defaults(&name), &input.config, layers)?;
         if input.config.runtime.is_none() {
             return Err(ControlError::InvalidParameterValue(
                 "Runtime is required for a .zip file archive (PackageType Zip).".into(),
@@ -153,70 +165,114 @@ impl FunctionService {
         }
         let zip = decode_zip(code.zip_file.as_deref())?;
 
-        let _guard = self.code_lock.lock().await;
+        let guard = self.code_lock.lock().await;
         if self.store.get_function(&name).await?.is_some() {
             return Err(self.already_exists(&name));
         }
-        let (digest, size) = self.store_code(zip).await?;
-        let now = Utc::now();
-        let record = FunctionRecord {
+        let (digest, size, unzipped) = self.store_code(zip).await?;
+        check_total_size(unzipped, &config)?;
+        let mut record = FunctionRecord {
             name: name.clone(),
             config,
             code_sha256_hex: digest.hex(),
             code_size: size,
+            code_unzipped_size: unzipped,
             revision_id: new_revision(),
-            last_modified: now,
+            last_modified: Utc::now(),
             state: active(),
             tags,
             policy: Vec::new(),
+            versions: BTreeMap::new(),
+            last_version: 0,
+            aliases: BTreeMap::new(),
+            qualified_policies: BTreeMap::new(),
+            generation: 0,
         };
-        match self.store.insert_function(&record).await {
-            Ok(()) => Ok(record),
-            Err(StoreError::AlreadyExists) => Err(self.already_exists(&name)),
-            Err(e) => Err(e.into()),
+        let published = if input.publish == Some(true) {
+            Some(publish_into(&mut record, None))
+        } else {
+            None
+        };
+        let inserted = self.store.insert_function(&record).await;
+        drop(guard);
+        match inserted {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return Err(self.already_exists(&name)),
+            Err(e) => return Err(e.into()),
         }
-    }
-
-    pub async fn get_function(
-        &self,
-        reference: &FunctionRef,
-    ) -> Result<FunctionRecord, ControlError> {
-        reference.require_latest(&self.account)?;
-        self.store
-            .get_function(&reference.name)
-            .await?
-            .ok_or_else(|| reference.not_found(&self.account))
-    }
-
-    /// Resolves a function for an invocation: the version to run and its unpacked code.
-    pub async fn resolve(&self, reference: &FunctionRef) -> Result<ResolvedFunction, ControlError> {
-        let record = self.get_function(reference).await?;
-        let digest = CodeDigest::from_hex(&record.code_sha256_hex)
-            .ok_or_else(|| ControlError::Internal("stored code digest is malformed".into()))?;
-        Ok(ResolvedFunction {
-            code_dir: self.code.tree_path(&digest),
-            version: "$LATEST".into(),
-            record,
+        Ok(match published {
+            Some(n) => version_view(&record, n, Some(n.to_string()))?,
+            None => latest_view(&record, None),
         })
     }
 
-    /// One page of functions and the marker of the next page, if any.
+    /// The configuration a qualified name refers to, and the function's tags.
+    pub async fn get_function(
+        &self,
+        reference: &FunctionRef,
+    ) -> Result<(VersionView, BTreeMap<String, String>), ControlError> {
+        let record = self.record(reference).await?;
+        let view = self.view_of(&record, reference)?;
+        Ok((view, record.tags))
+    }
+
+    /// Resolves a function for an invocation: an alias picks its version by weight.
+    pub async fn resolve(&self, reference: &FunctionRef) -> Result<ResolvedFunction, ControlError> {
+        let record = self.record(reference).await?;
+        let version = match Target::of(reference.qualifier.as_deref()) {
+            Target::Alias(alias) => {
+                let alias = record
+                    .aliases
+                    .get(&alias)
+                    .ok_or_else(|| reference.not_found(&self.account))?;
+                pick_weighted(&alias.function_version, &alias.additional_version_weights)
+            }
+            Target::Version(n) => n.to_string(),
+            Target::Latest => "$LATEST".to_owned(),
+        };
+        let view = match Target::of(Some(&version)) {
+            Target::Version(n) => version_view(&record, n, None)?,
+            _ => latest_view(&record, None),
+        };
+        let digest = CodeDigest::from_hex(&view.code_sha256_hex)
+            .ok_or_else(|| ControlError::Internal("stored code digest is malformed".into()))?;
+        let layer_dirs = view
+            .config
+            .layers
+            .iter()
+            .map(|layer| {
+                CodeDigest::from_hex(&layer.code_sha256_hex)
+                    .map(|d| self.code.tree_path(&d))
+                    .ok_or_else(|| {
+                        ControlError::Internal("stored layer digest is malformed".into())
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let opt_dir = if layer_dirs.is_empty() {
+            None
+        } else {
+            Some(self.merged_layers(&layer_dirs).await?)
+        };
+        Ok(ResolvedFunction {
+            name: record.name,
+            version: view.version,
+            config: view.config,
+            code_sha256_hex: view.code_sha256_hex,
+            code_dir: self.code.tree_path(&digest),
+            opt_dir,
+            state: view.state,
+        })
+    }
+
+    /// One page of functions (with `all_versions`, every published version too) and the marker
+    /// of the next page, if any.
     pub async fn list_functions(
         &self,
         marker: Option<&str>,
         max_items: Option<i64>,
-    ) -> Result<(Vec<FunctionRecord>, Option<String>), ControlError> {
-        let limit = match max_items {
-            None => MAX_LIST_ITEMS,
-            Some(n) if (1..=10_000).contains(&n) => (n as usize).min(MAX_LIST_ITEMS),
-            Some(n) => {
-                return Err(ControlError::constraint(
-                    &n.to_string(),
-                    "maxItems",
-                    "Member must have value between 1 and 10000",
-                ));
-            }
-        };
+        all_versions: bool,
+    ) -> Result<(Vec<VersionView>, Option<String>), ControlError> {
+        let limit = page_size(max_items)?;
         let mut page = self
             .store
             .list_functions(marker.filter(|m| !m.is_empty()), limit + 1)
@@ -227,38 +283,51 @@ impl FunctionService {
         } else {
             None
         };
-        Ok((page, next))
+        let mut views = Vec::new();
+        for record in &page {
+            if all_versions {
+                views.push(latest_view(record, Some("$LATEST".into())));
+                for n in record.versions.keys() {
+                    views.push(version_view(record, *n, Some(n.to_string()))?);
+                }
+            } else {
+                views.push(latest_view(record, None));
+            }
+        }
+        Ok((views, next))
     }
 
     pub async fn update_configuration(
         &self,
         reference: &FunctionRef,
         input: UpdateConfigurationInput,
-    ) -> Result<FunctionRecord, ControlError> {
-        reference.require_latest(&self.account)?;
+    ) -> Result<VersionView, ControlError> {
+        require_unqualified(reference, &self.account)?;
+        let layers = self.resolve_layers(input.config.layers.as_deref()).await?;
         let updated = self
-            .mutate(reference, input.revision_id.as_deref(), |current| {
+            .mutate(reference, |current| {
+                check_revision(input.revision_id.as_deref(), &current.revision_id)?;
                 let mut next = current.clone();
-                next.config = validate::apply(&current.config, &input.config)?;
+                next.config = validate::apply(&current.config, &input.config, layers.clone())?;
+                check_total_size(next.code_unzipped_size, &next.config)?;
+                next.revision_id = new_revision();
                 next.last_modified = Utc::now();
-                Ok(next)
+                Ok((next, ()))
             })
-            .await?;
+            .await?
+            .0;
         self.announce(&updated.name);
-        Ok(updated)
+        Ok(latest_view(&updated, None))
     }
 
     pub async fn update_code(
         &self,
         reference: &FunctionRef,
         input: UpdateCodeInput,
-    ) -> Result<FunctionRecord, ControlError> {
-        reference.require_latest(&self.account)?;
+    ) -> Result<VersionView, ControlError> {
+        require_unqualified(reference, &self.account)?;
         if input.s3_bucket.is_some() || input.s3_key.is_some() || input.image_uri.is_some() {
             return Err(unsupported_code_source());
-        }
-        if input.publish == Some(true) {
-            return Err(not_yet("Publishing versions (Publish=true)"));
         }
         let architectures = input
             .architectures
@@ -266,70 +335,167 @@ impl FunctionService {
             .map(validate::architectures)
             .transpose()?;
         let zip = decode_zip(input.zip_file.as_deref())?;
-        let current = self.get_function(reference).await?;
-        if let Some(expected) = input.revision_id.as_deref()
-            && expected != current.revision_id
-        {
-            return Err(ControlError::PreconditionFailed(STALE_REVISION.into()));
-        }
+        let current = self.record(reference).await?;
+        check_revision(input.revision_id.as_deref(), &current.revision_id)?;
         if input.dry_run == Some(true) {
             let limits = self.limits.clone();
             let inspected =
                 blocking(move || inspect_zip(&zip, &limits).map_err(invalid_zip)).await?;
-            let mut preview = current;
+            let mut preview = latest_view(&current, None);
             preview.code_sha256_hex = inspected.digest.hex();
             preview.code_size = inspected.zipped_size;
             return Ok(preview);
         }
 
         let guard = self.code_lock.lock().await;
-        let (digest, size) = self.store_code(zip).await?;
+        let (digest, size, unzipped) = self.store_code(zip).await?;
+        let publish = input.publish == Some(true);
         let result = self
-            .mutate(reference, input.revision_id.as_deref(), |current| {
+            .mutate(reference, |current| {
+                check_revision(input.revision_id.as_deref(), &current.revision_id)?;
                 let mut next = current.clone();
                 next.code_sha256_hex = digest.hex();
                 next.code_size = size;
+                next.code_unzipped_size = unzipped;
                 if let Some(a) = &architectures {
                     next.config.architectures = a.clone();
                 }
+                check_total_size(unzipped, &next.config)?;
+                next.revision_id = new_revision();
                 next.last_modified = Utc::now();
-                Ok(next)
+                let published = publish.then(|| publish_into(&mut next, None));
+                Ok((next, published))
             })
             .await;
         drop(guard);
         // The old package, or the new one if the update failed, may now be unreferenced.
         self.collect_garbage().await?;
-        let updated = result?;
+        let (updated, published) = result?;
         self.announce(&updated.name);
-        Ok(updated)
+        match published {
+            Some(n) => version_view(&updated, n, Some(n.to_string())),
+            None => Ok(latest_view(&updated, None)),
+        }
     }
 
     pub async fn delete_function(&self, reference: &FunctionRef) -> Result<(), ControlError> {
-        if let Some(q) = reference.qualifier.as_deref()
-            && q != "$LATEST"
-        {
-            return Err(ControlError::InvalidParameterValue(
+        match Target::of(reference.qualifier.as_deref()) {
+            Target::Alias(_) => Err(ControlError::InvalidParameterValue(
                 "Deletion of aliases is not currently supported.".into(),
-            ));
-        }
-        if reference.qualifier.is_some() {
-            return Err(ControlError::InvalidParameterValue(
-                "$LATEST version cannot be deleted without deleting the function.".into(),
-            ));
-        }
-        match self.store.delete_function(&reference.name).await? {
-            None => Err(reference.not_found(&self.account)),
-            Some(_) => {
+            )),
+            Target::Latest if reference.qualifier.is_some() => {
+                Err(ControlError::InvalidParameterValue(
+                    "$LATEST version cannot be deleted without deleting the function.".into(),
+                ))
+            }
+            Target::Version(n) => {
+                self.mutate(reference, |current| {
+                    if !current.versions.contains_key(&n) {
+                        return Err(reference.not_found(&self.account));
+                    }
+                    let users: Vec<&str> = current
+                        .aliases
+                        .iter()
+                        .filter(|(_, a)| {
+                            a.function_version == n.to_string()
+                                || a.additional_version_weights.contains_key(&n.to_string())
+                        })
+                        .map(|(name, _)| name.as_str())
+                        .collect();
+                    if !users.is_empty() {
+                        return Err(ControlError::ResourceConflict(format!(
+                            "Unable to delete version because the following aliases reference \
+                             it: [{}]",
+                            users.join(", ")
+                        )));
+                    }
+                    let mut next = current.clone();
+                    next.versions.remove(&n);
+                    next.qualified_policies.remove(&n.to_string());
+                    Ok((next, ()))
+                })
+                .await?;
                 self.announce(&reference.name);
                 self.collect_garbage().await?;
                 Ok(())
             }
+            Target::Latest => match self.store.delete_function(&reference.name).await? {
+                None => Err(reference.not_found(&self.account)),
+                Some(_) => {
+                    self.announce(&reference.name);
+                    self.collect_garbage().await?;
+                    Ok(())
+                }
+            },
         }
+    }
+
+    pub async fn publish_version(
+        &self,
+        reference: &FunctionRef,
+        input: PublishVersionInput,
+    ) -> Result<VersionView, ControlError> {
+        require_unqualified(reference, &self.account)?;
+        if let Some(description) = &input.description {
+            validate::description(description)?;
+        }
+        let (record, version) = self
+            .mutate(reference, |current| {
+                check_revision(input.revision_id.as_deref(), &current.revision_id)?;
+                if let Some(sha) = input.code_sha256.as_deref() {
+                    let actual = crate::code::CodeDigest::from_hex(&current.code_sha256_hex)
+                        .map(|d| d.base64())
+                        .unwrap_or_default();
+                    if sha != actual {
+                        return Err(ControlError::InvalidParameterValue(format!(
+                            "CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST \
+                             ({actual}). Please try again with the CodeSHA256 in $LATEST."
+                        )));
+                    }
+                }
+                let mut next = current.clone();
+                let version = publish_into(&mut next, input.description.clone());
+                Ok((next, version))
+            })
+            .await?;
+        version_view(&record, version, Some(version.to_string()))
+    }
+
+    /// `$LATEST` first, then the published versions in order.
+    pub async fn list_versions(
+        &self,
+        reference: &FunctionRef,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<(Vec<VersionView>, Option<String>), ControlError> {
+        let limit = page_size(max_items)?;
+        let record = self
+            .record(&FunctionRef {
+                name: reference.name.clone(),
+                qualifier: None,
+            })
+            .await?;
+        let mut all = vec![latest_view(&record, Some("$LATEST".into()))];
+        for n in record.versions.keys() {
+            all.push(version_view(&record, *n, Some(n.to_string()))?);
+        }
+        let start = match marker.filter(|m| !m.is_empty()) {
+            Some(m) => all
+                .iter()
+                .position(|v| v.version == m)
+                .map_or(all.len(), |p| p + 1),
+            None => 0,
+        };
+        let page: Vec<VersionView> = all.iter().skip(start).take(limit).cloned().collect();
+        let next = (start + page.len() < all.len())
+            .then(|| page.last().map(|v| v.version.clone()))
+            .flatten();
+        Ok((page, next))
     }
 
     pub async fn list_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ControlError> {
         let reference = tags::resource(arn, &self.account)?;
-        Ok(self.get_function(&reference).await?.tags)
+        Ok(self.record(&reference).await?.tags)
     }
 
     pub async fn tag_resource(
@@ -338,12 +504,17 @@ impl FunctionService {
         new_tags: BTreeMap<String, String>,
     ) -> Result<(), ControlError> {
         let reference = tags::resource(arn, &self.account)?;
+        if new_tags.is_empty() {
+            return Err(ControlError::InvalidParameterValue(
+                "An error occurred and the request cannot be processed.".into(),
+            ));
+        }
         tags::validate(&new_tags)?;
-        self.mutate(&reference, None, |current| {
+        self.mutate(&reference, |current| {
             let mut next = current.clone();
             next.tags.extend(new_tags.clone());
             tags::validate(&next.tags)?;
-            Ok(next)
+            Ok((next, ()))
         })
         .await
         .map(drop)
@@ -351,33 +522,48 @@ impl FunctionService {
 
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), ControlError> {
         let reference = tags::resource(arn, &self.account)?;
-        self.mutate(&reference, None, |current| {
+        if keys.is_empty() {
+            return Err(ControlError::constraint(
+                "null",
+                "tagKeys",
+                "Member must not be null",
+            ));
+        }
+        self.mutate(&reference, |current| {
             let mut next = current.clone();
             for key in keys {
                 next.tags.remove(key);
             }
-            Ok(next)
+            Ok((next, ()))
         })
         .await
         .map(drop)
     }
 
-    /// Adds a statement to the resource policy; returns the statement as Lambda does (JSON text).
+    /// Adds a statement to the resource policy of the function or of one version or alias;
+    /// returns the statement as Lambda does (JSON text).
     pub async fn add_permission(
         &self,
         reference: &FunctionRef,
         input: AddPermissionInput,
     ) -> Result<String, ControlError> {
-        reference.require_latest(&self.account)?;
+        if reference.qualifier.as_deref() == Some("$LATEST") {
+            return Err(ControlError::InvalidParameterValue(
+                "We currently do not support adding policies for $LATEST.".into(),
+            ));
+        }
         let resource = self
             .account
             .qualified_arn(&reference.name, reference.qualifier.as_deref());
-        let statement = policy::statement(&input, &resource, &self.account)?;
+        let statement = policy::statement(&input, &resource)?;
         let text = statement.statement.to_string();
-        self.mutate(reference, input.revision_id.as_deref(), |current| {
+        self.mutate(reference, |current| {
+            check_revision(input.revision_id.as_deref(), &current.revision_id)?;
+            self.require_target(current, reference)?;
             let mut next = current.clone();
-            policy::add(&mut next.policy, statement.clone())?;
-            Ok(next)
+            policy::add(policy_of(&mut next, reference), statement.clone())?;
+            next.revision_id = new_revision();
+            Ok((next, ()))
         })
         .await?;
         Ok(text)
@@ -389,11 +575,13 @@ impl FunctionService {
         statement_id: &str,
         revision_id: Option<&str>,
     ) -> Result<(), ControlError> {
-        reference.require_latest(&self.account)?;
-        self.mutate(reference, revision_id, |current| {
+        self.mutate(reference, |current| {
+            check_revision(revision_id, &current.revision_id)?;
+            self.require_target(current, reference)?;
             let mut next = current.clone();
-            policy::remove(&mut next.policy, statement_id)?;
-            Ok(next)
+            policy::remove(policy_of(&mut next, reference), statement_id)?;
+            next.revision_id = new_revision();
+            Ok((next, ()))
         })
         .await
         .map(drop)
@@ -404,11 +592,17 @@ impl FunctionService {
         &self,
         reference: &FunctionRef,
     ) -> Result<(String, String), ControlError> {
-        let record = self.get_function(reference).await?;
-        let document = policy::document(&record.policy).ok_or_else(|| {
-            ControlError::ResourceNotFound("The resource you requested does not exist.".into())
-        })?;
-        Ok((document, record.revision_id))
+        let not_found =
+            || ControlError::ResourceNotFound("The resource you requested does not exist.".into());
+        let mut record = self
+            .store
+            .get_function(&reference.name)
+            .await?
+            .ok_or_else(not_found)?;
+        self.require_target(&record, reference)?;
+        let revision = record.revision_id.clone();
+        let document = policy::document(policy_of(&mut record, reference)).ok_or_else(not_found)?;
+        Ok((document, revision))
     }
 
     /// Number of functions and their total zipped code size.
@@ -416,35 +610,79 @@ impl FunctionService {
         Ok(self.store.usage().await?)
     }
 
-    /// Read-modify-write with compare-and-swap on the revision. With an explicit RevisionId a lost
-    /// race is the caller's 412; without one the change is re-applied to the newer state.
-    async fn mutate<F>(
+    /// The stored function a reference names; its qualifier must exist.
+    pub(crate) async fn record(
         &self,
         reference: &FunctionRef,
-        expected: Option<&str>,
+    ) -> Result<FunctionRecord, ControlError> {
+        let record = self
+            .store
+            .get_function(&reference.name)
+            .await?
+            .ok_or_else(|| reference.not_found(&self.account))?;
+        self.require_target(&record, reference)?;
+        Ok(record)
+    }
+
+    fn require_target(
+        &self,
+        record: &FunctionRecord,
+        reference: &FunctionRef,
+    ) -> Result<(), ControlError> {
+        let exists = match Target::of(reference.qualifier.as_deref()) {
+            Target::Latest => true,
+            Target::Version(n) => record.versions.contains_key(&n),
+            Target::Alias(a) => record.aliases.contains_key(&a),
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(reference.not_found(&self.account))
+        }
+    }
+
+    /// The configuration a reference shows: an alias shows its primary version.
+    fn view_of(
+        &self,
+        record: &FunctionRecord,
+        reference: &FunctionRef,
+    ) -> Result<VersionView, ControlError> {
+        match Target::of(reference.qualifier.as_deref()) {
+            Target::Latest => Ok(latest_view(record, reference.qualifier.clone())),
+            Target::Version(n) => version_view(record, n, Some(n.to_string())),
+            Target::Alias(alias) => {
+                let primary = &record
+                    .aliases
+                    .get(&alias)
+                    .ok_or_else(|| reference.not_found(&self.account))?
+                    .function_version;
+                match Target::of(Some(primary)) {
+                    Target::Version(n) => version_view(record, n, Some(alias)),
+                    _ => Ok(latest_view(record, Some(alias))),
+                }
+            }
+        }
+    }
+
+    /// Read-modify-write with compare-and-swap: a change made from a stale read is re-applied to
+    /// the newer state, where RevisionId checks inside `change` see the newer revisions.
+    pub(crate) async fn mutate<T, F>(
+        &self,
+        reference: &FunctionRef,
         change: F,
-    ) -> Result<FunctionRecord, ControlError>
+    ) -> Result<(FunctionRecord, T), ControlError>
     where
-        F: Fn(&FunctionRecord) -> Result<FunctionRecord, ControlError>,
+        F: Fn(&FunctionRecord) -> Result<(FunctionRecord, T), ControlError>,
     {
         loop {
-            let current = self.get_function(reference).await?;
-            if let Some(expected) = expected
-                && expected != current.revision_id
-            {
-                return Err(ControlError::PreconditionFailed(STALE_REVISION.into()));
-            }
-            let mut next = change(&current)?;
-            next.revision_id = new_revision();
-            match self
+            let current = self
                 .store
-                .replace_function(&next, &current.revision_id)
-                .await
-            {
-                Ok(()) => return Ok(next),
-                Err(StoreError::RevisionMismatch) if expected.is_some() => {
-                    return Err(ControlError::PreconditionFailed(STALE_REVISION.into()));
-                }
+                .get_function(&reference.name)
+                .await?
+                .ok_or_else(|| reference.not_found(&self.account))?;
+            let (next, result) = change(&current)?;
+            match self.store.replace_function(&next).await {
+                Ok(()) => return Ok((next, result)),
                 Err(StoreError::RevisionMismatch) => continue,
                 Err(StoreError::NotFound) => return Err(reference.not_found(&self.account)),
                 Err(e) => return Err(e.into()),
@@ -452,14 +690,17 @@ impl FunctionService {
         }
     }
 
-    /// Checks and stores a zip; the caller holds `code_lock` until the function row commits.
-    async fn store_code(&self, zip: Vec<u8>) -> Result<(CodeDigest, u64), ControlError> {
+    /// Checks and stores a zip; the caller holds `code_lock` until the row referencing it commits.
+    pub(crate) async fn store_code(
+        &self,
+        zip: Vec<u8>,
+    ) -> Result<(CodeDigest, u64, u64), ControlError> {
         let limits = self.limits.clone();
         let code = Arc::clone(&self.code);
         blocking(move || {
             let inspected = inspect_zip(&zip, &limits).map_err(invalid_zip)?;
             let digest = code.put(&zip, &inspected).map_err(internal)?;
-            Ok((digest, inspected.zipped_size))
+            Ok((digest, inspected.zipped_size, inspected.unzipped_size))
         })
         .await
     }
@@ -468,13 +709,154 @@ impl FunctionService {
         ControlError::ResourceConflict(format!("Function already exist: {name}"))
     }
 
-    fn announce(&self, name: &str) {
+    pub(crate) fn announce(&self, name: &str) {
         // Nobody listening is fine: no environments exist for the function then.
         let _ = self.changes.send(FunctionChanged { name: name.into() });
     }
 }
 
-async fn blocking<T, F>(work: F) -> Result<T, ControlError>
+/// Publishes `$LATEST` as a new version, or returns the newest version if nothing changed since
+/// it was published (as Lambda does).
+fn publish_into(record: &mut FunctionRecord, description: Option<String>) -> u32 {
+    let mut config = record.config.clone();
+    if let Some(description) = description {
+        config.description = description;
+    }
+    if let Some((n, newest)) = record.versions.iter().next_back()
+        && newest.code_sha256_hex == record.code_sha256_hex
+        && same_except_description(&newest.config, &record.config)
+    {
+        return *n;
+    }
+    record.last_version += 1;
+    let version = record.last_version;
+    record.versions.insert(
+        version,
+        VersionRecord {
+            config,
+            code_sha256_hex: record.code_sha256_hex.clone(),
+            code_size: record.code_size,
+            code_unzipped_size: record.code_unzipped_size,
+            revision_id: new_revision(),
+            last_modified: Utc::now(),
+        },
+    );
+    version
+}
+
+fn same_except_description(a: &FunctionConfig, b: &FunctionConfig) -> bool {
+    let mut a = a.clone();
+    a.description.clone_from(&b.description);
+    &a == b
+}
+
+/// Chooses the version an alias invocation runs: each additional version with its weight, the
+/// primary with the rest.
+fn pick_weighted(primary: &str, weights: &BTreeMap<String, f64>) -> String {
+    // uuid v4 draws from the OS random source; 53 bits give a uniform float in [0, 1).
+    let draw = (uuid::Uuid::new_v4().as_u64_pair().0 >> 11) as f64 / (1u64 << 53) as f64;
+    let mut cumulative = 0.0;
+    for (version, weight) in weights {
+        cumulative += weight;
+        if draw < cumulative {
+            return version.clone();
+        }
+    }
+    primary.to_owned()
+}
+
+pub(crate) fn latest_view(record: &FunctionRecord, arn_qualifier: Option<String>) -> VersionView {
+    VersionView {
+        name: record.name.clone(),
+        arn_qualifier,
+        version: "$LATEST".into(),
+        config: record.config.clone(),
+        code_sha256_hex: record.code_sha256_hex.clone(),
+        code_size: record.code_size,
+        revision_id: record.revision_id.clone(),
+        last_modified: record.last_modified,
+        state: record.state.clone(),
+    }
+}
+
+pub(crate) fn version_view(
+    record: &FunctionRecord,
+    version: u32,
+    arn_qualifier: Option<String>,
+) -> Result<VersionView, ControlError> {
+    let v = record.versions.get(&version).ok_or_else(|| {
+        ControlError::ResourceNotFound(format!("Function not found: {}:{version}", record.name))
+    })?;
+    Ok(VersionView {
+        name: record.name.clone(),
+        arn_qualifier,
+        version: version.to_string(),
+        config: v.config.clone(),
+        code_sha256_hex: v.code_sha256_hex.clone(),
+        code_size: v.code_size,
+        revision_id: v.revision_id.clone(),
+        last_modified: v.last_modified,
+        state: record.state.clone(),
+    })
+}
+
+fn policy_of<'a>(
+    record: &'a mut FunctionRecord,
+    reference: &FunctionRef,
+) -> &'a mut Vec<PolicyStatementRecord> {
+    match reference.qualifier.as_deref() {
+        None | Some("$LATEST") => &mut record.policy,
+        Some(q) => record.qualified_policies.entry(q.to_owned()).or_default(),
+    }
+}
+
+fn require_unqualified(reference: &FunctionRef, account: &Account) -> Result<(), ControlError> {
+    match reference.qualifier.as_deref() {
+        None | Some("$LATEST") => Ok(()),
+        Some(_) => Err(reference.not_found(account)),
+    }
+}
+
+pub(crate) fn check_revision(expected: Option<&str>, actual: &str) -> Result<(), ControlError> {
+    match expected {
+        Some(expected) if expected != actual => {
+            Err(ControlError::PreconditionFailed(STALE_REVISION.into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Lambda's limit on a function's code and layers together, unzipped.
+fn check_total_size(function_unzipped: u64, config: &FunctionConfig) -> Result<(), ControlError> {
+    let limit = crate::code::CodeLimits::default().max_unzipped_bytes;
+    let total = function_unzipped
+        + config
+            .layers
+            .iter()
+            .map(|l| l.code_unzipped_size)
+            .sum::<u64>();
+    if total > limit {
+        return Err(ControlError::InvalidParameterValue(format!(
+            "Function code combined with layers exceeds the maximum allowed size of {limit} \
+             bytes. The actual size is {total} bytes."
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn page_size(max_items: Option<i64>) -> Result<usize, ControlError> {
+    match max_items {
+        None => Ok(MAX_LIST_ITEMS),
+        Some(n) if (1..=10_000).contains(&n) => Ok((n as usize).min(MAX_LIST_ITEMS)),
+        Some(n) => Err(ControlError::constraint(
+            &n.to_string(),
+            "maxItems",
+            "Member must have value between 1 and 10000",
+        )),
+    }
+}
+
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ControlError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ControlError> + Send + 'static,
@@ -484,7 +866,7 @@ where
         .map_err(|e| ControlError::Internal(format!("worker failed: {e}")))?
 }
 
-fn decode_zip(zip_file: Option<&str>) -> Result<Vec<u8>, ControlError> {
+pub(crate) fn decode_zip(zip_file: Option<&str>) -> Result<Vec<u8>, ControlError> {
     let encoded = zip_file.ok_or_else(|| {
         ControlError::InvalidParameterValue(
             "Please provide a source for function code (Code.ZipFile).".into(),
@@ -499,7 +881,7 @@ fn decode_zip(zip_file: Option<&str>) -> Result<Vec<u8>, ControlError> {
         })
 }
 
-fn invalid_zip(rejection: crate::code::ZipRejection) -> ControlError {
+fn invalid_zip(rejection: ZipRejection) -> ControlError {
     match rejection {
         ZipRejection::TooLarge { limit, .. } => ControlError::RequestEntityTooLarge(format!(
             "Zipped size must be smaller than {limit} bytes"
@@ -508,41 +890,28 @@ fn invalid_zip(rejection: crate::code::ZipRejection) -> ControlError {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ControlError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ControlError {
     ControlError::Internal(e.to_string())
 }
 
-fn missing(member: &str) -> ControlError {
-    ControlError::Validation(format!(
-        "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member \
-         must not be null",
-        lower_first(member)
-    ))
-}
-
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
+pub(crate) fn missing(member: &str) -> ControlError {
+    let mut chars = member.chars();
+    let lowered: String = match chars.next() {
         Some(c) => c.to_lowercase().chain(chars).collect(),
         None => String::new(),
-    }
+    };
+    ControlError::constraint("null", &lowered, "Member must not be null")
 }
 
-fn not_yet(what: &str) -> ControlError {
-    ControlError::InvalidParameterValue(format!(
-        "{what} is not supported by this Lambent release yet."
-    ))
-}
-
-fn unsupported_code_source() -> ControlError {
+pub(crate) fn unsupported_code_source() -> ControlError {
     ControlError::InvalidParameterValue(
-        "Lambent accepts function code only as Code.ZipFile (base64 of a .zip file); S3 and \
-         container image sources are not supported."
+        "Lambent accepts code only as a base64 ZipFile; S3 and container image sources are not \
+         supported."
             .into(),
     )
 }
 
-fn new_revision() -> String {
+pub(crate) fn new_revision() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
@@ -555,5 +924,20 @@ fn active() -> StateInfo {
         last_update_status: "Successful".into(),
         last_update_status_reason: None,
         last_update_status_reason_code: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_choice_follows_the_weights() {
+        let weights = BTreeMap::from([("2".to_owned(), 0.1)]);
+        let picks = (0..20_000)
+            .filter(|_| pick_weighted("1", &weights) == "2")
+            .count();
+        let share = picks as f64 / 20_000.0;
+        assert!((0.085..0.115).contains(&share), "share {share}");
     }
 }

@@ -6,14 +6,19 @@ use std::collections::BTreeMap;
 
 const MAX_TAGS: usize = 50;
 
+/// The API model's pattern for taggable resources.
+const RESOURCE_PATTERN: &str = r"arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})";
+static RESOURCE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(&format!("^(?:{RESOURCE_PATTERN})$")).expect("static pattern")
+});
+
 /// The function a tagging call names. Lambda accepts only a function ARN here, never a qualified one.
 pub(crate) fn resource(arn: &str, account: &Account) -> Result<FunctionRef, ControlError> {
-    if !arn.starts_with("arn:") {
+    if !RESOURCE.is_match(arn) {
         return Err(ControlError::constraint(
             arn,
             "resource",
-            "Member must satisfy regular expression pattern: \
-             arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:(function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+            &format!("Member must satisfy regular expression pattern: {RESOURCE_PATTERN}"),
         ));
     }
     let reference = FunctionRef::parse(arn, None, NameUse::Lookup, account)?;

@@ -3,7 +3,7 @@
 
 use crate::ControlError;
 use crate::input::{ConfigInput, LoggingInput};
-use lambent_store::{FunctionConfig, LoggingSettings};
+use lambent_store::{FunctionConfig, LayerRef, LoggingSettings};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -44,7 +44,7 @@ pub const RESERVED_ENV_KEYS: &[&str] = &[
 
 /// The runtime identifiers Lambda lists in its error message; Lambent accepts the Python, Node
 /// and `provided` ones (see `lambent_runtimes`).
-const LAMBDA_RUNTIME_ENUM: &str = "[nodejs20.x, python3.14, provided.al2023, python3.12, \
+pub(crate) const LAMBDA_RUNTIME_ENUM: &str = "[nodejs20.x, python3.14, provided.al2023, python3.12, \
      python3.13, nodejs24.x, nodejs22.x, java25, python3.10, python3.11, java21, ruby3.3, \
      ruby3.4, ruby3.2, python3.8, python3.9, java17, nodejs16.x, dotnet10, dotnet8, java11, \
      dotnet6, nodejs18.x, provided.al2, java8.al2]";
@@ -130,8 +130,20 @@ pub fn description(text: &str) -> Result<(), ControlError> {
     Ok(())
 }
 
-pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ControlError> {
-    let reserved: Vec<&str> = vars
+/// Checks the variables as sent and returns them as stored.
+pub fn environment(
+    sent: &serde_json::Map<String, serde_json::Value>,
+) -> Result<BTreeMap<String, String>, ControlError> {
+    let mut vars = BTreeMap::new();
+    for (key, value) in sent {
+        let value = value.as_str().ok_or_else(|| {
+            ControlError::InvalidParameterValue(format!(
+                "The value of environment variable {key} must be a string."
+            ))
+        })?;
+        vars.insert(key.clone(), value.to_owned());
+    }
+    let reserved: Vec<&str> = sent
         .keys()
         .map(String::as_str)
         .filter(|k| RESERVED_ENV_KEYS.contains(k))
@@ -144,7 +156,7 @@ pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ControlError> 
             reserved.join(", ")
         )));
     }
-    if let Some(bad) = vars.keys().find(|k| !ENV_KEY.is_match(k)) {
+    if let Some(bad) = sent.keys().find(|k| !ENV_KEY.is_match(k)) {
         return Err(ControlError::constraint(
             bad,
             "environment.variables",
@@ -154,7 +166,7 @@ pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ControlError> 
             ),
         ));
     }
-    let measured = serde_json::to_string(vars)
+    let measured = serde_json::to_string(sent)
         .map_err(|e| ControlError::Internal(format!("serialising environment: {e}")))?;
     if measured.len() > MAX_ENVIRONMENT_BYTES {
         return Err(ControlError::InvalidParameterValue(format!(
@@ -162,7 +174,7 @@ pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ControlError> 
              variables you have provided exceeded the 4KB limit. String measured: {measured}"
         )));
     }
-    Ok(())
+    Ok(vars)
 }
 
 pub fn architectures(list: &[String]) -> Result<Vec<String>, ControlError> {
@@ -179,7 +191,8 @@ pub fn architectures(list: &[String]) -> Result<Vec<String>, ControlError> {
         _ => Err(ControlError::constraint(
             &joined,
             "architectures",
-            "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]",
+            "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], \
+             Member must not be null]",
         )),
     }
 }
@@ -234,14 +247,21 @@ fn logging(
         }
         next.log_group = group.clone();
     }
-    if (next.application_log_level.is_some() || next.system_log_level.is_some())
-        && next.log_format != "JSON"
-    {
+    if next.log_format == "JSON" {
+        // Lambda fills in INFO for levels not given once the format is JSON.
+        next.application_log_level
+            .get_or_insert_with(|| "INFO".into());
+        next.system_log_level.get_or_insert_with(|| "INFO".into());
+    } else if input.application_log_level.is_some() || input.system_log_level.is_some() {
         return Err(ControlError::InvalidParameterValue(
             "Advanced logging controls (ApplicationLogLevel and SystemLogLevel) are only \
              available when LogFormat is set to JSON."
                 .into(),
         ));
+    } else {
+        // Back to Text: the levels no longer apply.
+        next.application_log_level = None;
+        next.system_log_level = None;
     }
     Ok(next)
 }
@@ -257,6 +277,7 @@ pub fn defaults(name: &str) -> FunctionConfig {
         memory_mb: 128,
         ephemeral_storage_mb: 512,
         environment: BTreeMap::new(),
+        environment_set: false,
         architectures: vec!["x86_64".into()],
         package_type: "Zip".into(),
         tracing_mode: "PassThrough".into(),
@@ -272,10 +293,12 @@ pub fn defaults(name: &str) -> FunctionConfig {
     }
 }
 
-/// Applies the members present in `input` to `current`, checking each one.
+/// Applies the members present in `input` to `current`, checking each one. `Layers` arrive
+/// already resolved (that needs the store).
 pub fn apply(
     current: &FunctionConfig,
     input: &ConfigInput,
+    resolved_layers: Option<Vec<LayerRef>>,
 ) -> Result<FunctionConfig, ControlError> {
     let mut next = current.clone();
     if let Some(r) = &input.role {
@@ -301,9 +324,8 @@ pub fn apply(
         next.memory_mb = memory_size(m)?;
     }
     if let Some(env) = &input.environment {
-        let vars = env.variables.clone().unwrap_or_default();
-        environment(&vars)?;
-        next.environment = vars;
+        next.environment = environment(&env.variables.clone().unwrap_or_default())?;
+        next.environment_set = true;
     }
     if let Some(storage) = &input.ephemeral_storage {
         let size = storage.size.ok_or_else(|| {
@@ -320,15 +342,8 @@ pub fn apply(
     if let Some(l) = &input.logging_config {
         next.logging = logging(&next.logging, l)?;
     }
-    if let Some(layers) = &input.layers {
-        if !layers.is_empty() {
-            return Err(ControlError::InvalidParameterValue(
-                "Layers are not supported by this Lambent release yet; package dependencies in \
-                 the function's zip file."
-                    .into(),
-            ));
-        }
-        next.layers = Vec::new();
+    if let Some(layers) = resolved_layers {
+        next.layers = layers;
     }
     if let Some(dlq) = &input.dead_letter_config {
         next.dead_letter_target_arn = dlq.target_arn.clone().filter(|a| !a.is_empty());
@@ -345,20 +360,22 @@ mod tests {
 
     #[test]
     fn environment_rules() {
-        let mut vars = BTreeMap::new();
-        vars.insert("GOOD_KEY".to_string(), "v".to_string());
-        assert!(environment(&vars).is_ok());
-        vars.insert("AWS_REGION".into(), "x".into());
-        let err = environment(&vars).expect_err("reserved");
+        let map = |v: serde_json::Value| v.as_object().cloned().expect("object");
+        assert!(environment(&map(serde_json::json!({"GOOD_KEY": "v"}))).is_ok());
+        let err = environment(&map(
+            serde_json::json!({"GOOD_KEY": "v", "AWS_REGION": "x"}),
+        ))
+        .expect_err("reserved");
         assert!(err.to_string().contains("AWS_REGION"));
-        let mut big = BTreeMap::new();
-        big.insert("LARGE_VAR".to_string(), "x".repeat(4096));
+        let big = map(serde_json::json!({"SMALL_VAR": "ok", "LARGE_VAR": "x".repeat(4096)}));
         let err = environment(&big).expect_err("too big");
-        assert!(err.to_string().contains("exceeded the 4KB limit"));
-        let mut bad = BTreeMap::new();
-        bad.insert("1BAD".to_string(), "v".to_string());
+        assert!(
+            err.to_string()
+                .contains(r#"String measured: {"SMALL_VAR":"ok","LARGE_VAR":"xxx"#),
+            "keys keep request order: {err}"
+        );
         assert!(matches!(
-            environment(&bad),
+            environment(&map(serde_json::json!({"1BAD": "v"}))),
             Err(ControlError::Validation(_))
         ));
     }
@@ -383,12 +400,31 @@ mod tests {
     }
 
     #[test]
-    fn json_log_levels_need_json_format() {
+    fn log_levels_follow_the_format() {
         let current = defaults("f");
         let input = LoggingInput {
             application_log_level: Some("DEBUG".into()),
             ..Default::default()
         };
         assert!(logging(&current.logging, &input).is_err());
+        let json = logging(
+            &current.logging,
+            &LoggingInput {
+                log_format: Some("JSON".into()),
+                ..Default::default()
+            },
+        )
+        .expect("json");
+        assert_eq!(json.application_log_level.as_deref(), Some("INFO"));
+        assert_eq!(json.system_log_level.as_deref(), Some("INFO"));
+        let text = logging(
+            &json,
+            &LoggingInput {
+                log_format: Some("Text".into()),
+                ..Default::default()
+            },
+        )
+        .expect("back to text");
+        assert_eq!(text.application_log_level, None);
     }
 }

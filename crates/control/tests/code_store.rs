@@ -339,6 +339,44 @@ mod code_store {
         );
     }
 
+    #[test]
+    fn layers_merge_in_order_later_files_win() {
+        let (_dir, store) = new_store();
+        let first = put(
+            &store,
+            &Builder::new()
+                .file("python/shared.py", b"first")
+                .file("python/only_first.py", b"1")
+                .finish(),
+        );
+        let second = put(
+            &store,
+            &Builder::new()
+                .file("python/shared.py", b"second")
+                .entry("bin/tool", b"t", CompressionMethod::Stored, 0o755)
+                .finish(),
+        );
+        let trees = [store.tree_path(&first), store.tree_path(&second)];
+        let merged = store.merged(&trees).unwrap();
+        assert_eq!(
+            fs::read(merged.join("python/shared.py")).unwrap(),
+            b"second"
+        );
+        assert_eq!(fs::read(merged.join("python/only_first.py")).unwrap(), b"1");
+        assert_eq!(mode(&merged.join("bin/tool")) & 0o111, 0o111);
+        // Hard links: merging copies nothing.
+        assert_eq!(
+            fs::metadata(merged.join("bin/tool")).unwrap().ino(),
+            fs::metadata(trees[1].join("bin/tool")).unwrap().ino()
+        );
+        assert_eq!(store.merged(&trees).unwrap(), merged, "built once per list");
+        let reversed = store.merged(&[trees[1].clone(), trees[0].clone()]).unwrap();
+        assert_eq!(
+            fs::read(reversed.join("python/shared.py")).unwrap(),
+            b"first"
+        );
+    }
+
     // ---- idempotence, removal, sweep --------------------------------------------------------------
 
     #[test]
@@ -460,7 +498,7 @@ mod code_store {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("a/b/code");
         let store = CodeStore::open(&root).unwrap();
-        assert_eq!(listing(&root), ["blobs/", "tmp/", "trees/"]);
+        assert_eq!(listing(&root), ["blobs/", "merged/", "tmp/", "trees/"]);
         assert!(store.digests().unwrap().is_empty());
     }
 

@@ -56,23 +56,23 @@ impl Invoker {
             return Err(InvokeError::RequestTooLarge);
         }
         let function = self.service.resolve(&request.function).await?;
-        if function.record.state.state != "Active" {
+        if function.state.state != "Active" {
             return Err(InvokeError::ResourceNotReady(format!(
                 "The operation cannot be performed at this time. The function is currently in the \
                  following state: {}",
-                function.record.state.state
+                function.state.state
             )));
         }
         let request_id = uuid::Uuid::new_v4().to_string();
         let invoked_arn = self
             .service
             .account()
-            .qualified_arn(&function.record.name, request.function.qualifier.as_deref());
+            .qualified_arn(&function.name, request.function.qualifier.as_deref());
         let fingerprint = fingerprint(&function);
-        let (mut environment, permit) = match self.take_idle(&function.record.name, &fingerprint) {
+        let (mut environment, permit) = match self.take_idle(&function.name, &fingerprint) {
             Some(warm) => warm,
             None => {
-                let permit = self.reserve_capacity(&function.record.name).await?;
+                let permit = self.reserve_capacity(&function.name).await?;
                 let started = Environment::start(
                     &function,
                     fingerprint,
@@ -113,7 +113,7 @@ impl Invoker {
             )
             .await;
         if outcome.reusable {
-            self.put_idle(&function.record.name, environment, permit);
+            self.put_idle(&function.name, environment, permit);
         }
         Ok(InvokeResponse {
             request_id,
@@ -277,9 +277,7 @@ impl Invoker {
 /// Identifies what an environment runs: the configuration and the code. Environments are reused
 /// only for an identical fingerprint.
 fn fingerprint(function: &ResolvedFunction) -> String {
-    let config = serde_json::to_string(&function.record.config).unwrap_or_default();
-    format!(
-        "{}:{}:{config}",
-        function.version, function.record.code_sha256_hex
-    )
+    // The configuration includes the layers (with their digests).
+    let config = serde_json::to_string(&function.config).unwrap_or_default();
+    format!("{}:{}:{config}", function.version, function.code_sha256_hex)
 }

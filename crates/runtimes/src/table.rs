@@ -81,6 +81,9 @@ pub struct Launch {
     /// layers, which only the caller can see, hence a list rather than a decision here.
     pub fallbacks: Vec<String>,
     /// Environment variables the runtime needs on top of the per-function ones.
+    /// `AWS_EXECUTION_ENV` and `LAMBDA_RUNTIME_DIR` are reserved on Lambda (they win over the
+    /// function's configuration); `PYTHONPATH` and `NODE_PATH` are only defaults, which a
+    /// function's own `Environment.Variables` replace, as on Lambda.
     pub env: Vec<(String, String)>,
 }
 

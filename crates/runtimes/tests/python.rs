@@ -638,3 +638,29 @@ fn chunked_events_and_server_closing_the_connection() {
         &Function::python("app.handler").file("app.py", "def handler(e, c):\n    return e\n"),
     );
 }
+
+#[test]
+fn exec_wrapper_runs_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper_dir = tempfile::tempdir().unwrap();
+    let wrapper = wrapper_dir.path().join("wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nexport WRAPPED=\"$#:$1\"\nexec \"$@\" -X importtime\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let api = FakeApi::start();
+    let f = Function::python("app.handler")
+        .file(
+            "app.py",
+            "import os, sys\ndef handler(e, c):\n    return [os.environ['WRAPPED'], sys.argv[1:]]\n",
+        )
+        .exec_wrapper(&wrapper);
+    let _rt = f.start(&api);
+    // The wrapper got the interpreter and its flags as arguments and exec'd them.
+    assert_eq!(
+        response_json(&api.roundtrip("{}")),
+        json!(["5:/usr/bin/python3", ["-X", "importtime"]])
+    );
+}

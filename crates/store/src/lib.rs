@@ -13,7 +13,8 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use records::{
-    FunctionConfig, FunctionRecord, LoggingSettings, PolicyStatementRecord, StateInfo,
+    AliasRecord, FunctionConfig, FunctionRecord, LayerRef, LayerVersionRecord, LoggingSettings,
+    PolicyStatementRecord, StateInfo, VersionRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -35,21 +36,47 @@ pub trait FunctionStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<FunctionRecord>, StoreError>;
 
-    /// Replaces a function only if its stored revision is still `expected_revision`
-    /// (compare-and-swap): of two concurrent updates made from the same revision, exactly one wins
-    /// and the other gets [`StoreError::RevisionMismatch`].
-    async fn replace_function(
-        &self,
-        record: &FunctionRecord,
-        expected_revision: &str,
-    ) -> Result<(), StoreError>;
+    /// Replaces a function only if it has not been written since it was read (compare-and-swap
+    /// on [`FunctionRecord::generation`]): of two concurrent updates made from the same read,
+    /// exactly one wins and the other gets [`StoreError::RevisionMismatch`].
+    async fn replace_function(&self, record: &FunctionRecord) -> Result<(), StoreError>;
 
     /// Deletes a function and returns what was deleted, or `None` if it did not exist.
     async fn delete_function(&self, name: &str) -> Result<Option<FunctionRecord>, StoreError>;
 
-    /// Hex SHA-256 digests of every code package some function still references.
+    /// Hex SHA-256 digests of every code package some function version or layer version still
+    /// references.
     async fn referenced_code(&self) -> Result<HashSet<String>, StoreError>;
 
     /// Number of functions and the sum of their zipped code sizes (account usage).
     async fn usage(&self) -> Result<(u64, u64), StoreError>;
 }
+
+/// Layer versions. Version numbers start at 1 per layer name and are never reused.
+#[async_trait]
+pub trait LayerStore: Send + Sync + 'static {
+    /// Stores `record` under the next version number of its layer and returns that number.
+    async fn publish_layer_version(&self, record: &LayerVersionRecord) -> Result<u32, StoreError>;
+
+    /// A layer version; deleted ones only with `include_deleted` (functions keep using them).
+    async fn get_layer_version(
+        &self,
+        name: &str,
+        version: u32,
+        include_deleted: bool,
+    ) -> Result<Option<LayerVersionRecord>, StoreError>;
+
+    /// The live versions of one layer, newest first.
+    async fn list_layer_versions(&self, name: &str) -> Result<Vec<LayerVersionRecord>, StoreError>;
+
+    /// The names of layers with at least one live version, sorted.
+    async fn list_layer_names(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Marks a layer version deleted (idempotent).
+    async fn delete_layer_version(&self, name: &str, version: u32) -> Result<(), StoreError>;
+}
+
+/// Everything the control plane stores.
+pub trait Store: FunctionStore + LayerStore {}
+
+impl<T: FunctionStore + LayerStore> Store for T {}

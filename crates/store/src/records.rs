@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// One function: its `$LATEST` configuration and code, its tags and its resource policy.
+/// One function: its `$LATEST` configuration and code, its published versions, aliases, tags
+/// and resource policies. Stored as one row so that every change to a function is one atomic
+/// compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunctionRecord {
     pub name: String,
@@ -12,12 +14,77 @@ pub struct FunctionRecord {
     /// Hex SHA-256 of the zip as uploaded; the key of the package in the code store.
     pub code_sha256_hex: String,
     pub code_size: u64,
-    /// A UUID that changes with every change to the function (Lambda's RevisionId).
+    /// Size of the package once unpacked (with its layers it must stay under Lambda's limit).
+    #[serde(default)]
+    pub code_unzipped_size: u64,
+    /// A UUID that changes with every change to `$LATEST` (Lambda's RevisionId).
     pub revision_id: String,
     pub last_modified: DateTime<Utc>,
     pub state: StateInfo,
     pub tags: BTreeMap<String, String>,
+    /// Resource policy of the unqualified function (and `$LATEST`).
     pub policy: Vec<PolicyStatementRecord>,
+    /// Published versions by number; a version never changes once published.
+    #[serde(default)]
+    pub versions: BTreeMap<u32, VersionRecord>,
+    /// The highest version number ever published: numbers are never reused.
+    #[serde(default)]
+    pub last_version: u32,
+    #[serde(default)]
+    pub aliases: BTreeMap<String, AliasRecord>,
+    /// Resource policies of versions and aliases, by qualifier.
+    #[serde(default)]
+    pub qualified_policies: BTreeMap<String, Vec<PolicyStatementRecord>>,
+    /// Write counter for compare-and-swap; maintained by the store, not part of the body.
+    #[serde(skip)]
+    pub generation: u64,
+}
+
+impl FunctionRecord {
+    /// Every code package this function references: `$LATEST`'s and its versions'.
+    pub fn code_digests(&self) -> std::collections::BTreeSet<String> {
+        std::iter::once(self.code_sha256_hex.clone())
+            .chain(self.versions.values().map(|v| v.code_sha256_hex.clone()))
+            .collect()
+    }
+}
+
+/// An immutable published version: the configuration and code `$LATEST` had when published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub config: FunctionConfig,
+    pub code_sha256_hex: String,
+    pub code_size: u64,
+    #[serde(default)]
+    pub code_unzipped_size: u64,
+    pub revision_id: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A named pointer to a version, optionally splitting traffic with a second version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub function_version: String,
+    pub description: String,
+    /// Additional version → weight (0.0–1.0); the primary gets the rest.
+    pub additional_version_weights: BTreeMap<String, f64>,
+    pub revision_id: String,
+}
+
+/// One published layer version. Deleted versions keep their content for the functions that
+/// already use them, as in Lambda.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerVersionRecord {
+    pub name: String,
+    pub version: u32,
+    pub description: String,
+    pub created: DateTime<Utc>,
+    pub compatible_runtimes: Vec<String>,
+    pub compatible_architectures: Vec<String>,
+    pub license_info: Option<String>,
+    pub code_sha256_hex: String,
+    pub code_size: u64,
+    pub code_unzipped_size: u64,
 }
 
 /// The user-settable configuration of a function version.
@@ -31,11 +98,15 @@ pub struct FunctionConfig {
     pub memory_mb: u32,
     pub ephemeral_storage_mb: u32,
     pub environment: BTreeMap<String, String>,
+    /// Whether the function has an `Environment` at all (Lambda omits the member otherwise).
+    #[serde(default)]
+    pub environment_set: bool,
     pub architectures: Vec<String>,
     pub package_type: String,
     pub tracing_mode: String,
     pub logging: LoggingSettings,
-    pub layers: Vec<String>,
+    /// Layers in order; later layers override earlier ones at `/opt`.
+    pub layers: Vec<LayerRef>,
     pub dead_letter_target_arn: Option<String>,
     pub kms_key_arn: Option<String>,
 }
@@ -46,6 +117,15 @@ pub struct LoggingSettings {
     pub application_log_level: Option<String>,
     pub system_log_level: Option<String>,
     pub log_group: String,
+}
+
+/// A layer version a function uses, with what the function needs of it without a lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    pub arn: String,
+    pub code_sha256_hex: String,
+    pub code_size: u64,
+    pub code_unzipped_size: u64,
 }
 
 /// Lambda's State / LastUpdateStatus pair with their reasons.

@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 const BLOBS: &str = "blobs";
 const TREES: &str = "trees";
 const TMP: &str = "tmp";
+/// Layer combinations merged for `/opt`, derived from `trees/` and rebuilt on demand.
+const MERGED: &str = "merged";
 const BLOB_SUFFIX: &str = ".zip";
 const BLOB_MODE: u32 = 0o444;
 
@@ -91,7 +93,12 @@ impl CodeStore {
     /// work in `root/tmp`.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<CodeStore> {
         let store = CodeStore { root: root.into() };
-        for sub in [BLOBS, TREES, TMP] {
+        // Merged layer trees are a cache: start from nothing so none outlives its layers.
+        let merged = store.root.join(MERGED);
+        if merged.exists() {
+            remove_all(&merged)?;
+        }
+        for sub in [BLOBS, TREES, TMP, MERGED] {
             fs::create_dir_all(store.root.join(sub))?;
         }
         let tmp = store.tmp_dir();
@@ -108,6 +115,40 @@ impl CodeStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// One read-only tree holding `trees` merged in order (files of later trees replace those of
+    /// earlier ones), built once per distinct list by hard-linking, so it costs no copy.
+    pub fn merged(&self, trees: &[PathBuf]) -> Result<PathBuf, CodeStoreError> {
+        use sha2::Digest;
+        let mut key = sha2::Sha256::new();
+        for tree in trees {
+            key.update(tree.as_os_str().as_encoded_bytes());
+            key.update([0]);
+        }
+        let target = self.root.join(MERGED).join(hex::encode(key.finalize()));
+        if target.exists() {
+            return Ok(target);
+        }
+        let staging = tempfile::Builder::new()
+            .prefix("merged-")
+            .tempdir_in(self.tmp_dir())
+            .map_err(io_err("create staging dir in", &self.root))?;
+        for tree in trees {
+            link_tree(tree, staging.path())?;
+        }
+        fs::set_permissions(staging.path(), Permissions::from_mode(DIR_MODE))
+            .map_err(io_err("chmod", staging.path()))?;
+        let staged = staging.keep();
+        match fs::rename(&staged, &target) {
+            Ok(()) => Ok(target),
+            // Another caller merged the same list first: theirs is identical.
+            Err(_) if target.exists() => {
+                remove_all(&staged).map_err(io_err("remove", &staged))?;
+                Ok(target)
+            }
+            Err(e) => Err(io_err("rename merged tree to", &target)(e)),
+        }
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -335,6 +376,35 @@ fn make_dirs_writable(dir: &Path) -> io::Result<()> {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
             make_dirs_writable(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Hard-links every file of `from` into `to`, replacing files that exist there already.
+fn link_tree(from: &Path, to: &Path) -> Result<(), CodeStoreError> {
+    for entry in fs::read_dir(from).map_err(io_err("read dir", from))? {
+        let entry = entry.map_err(io_err("read dir", from))?;
+        let source = entry.path();
+        let dest = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(io_err("stat", &source))?;
+        if kind.is_dir() {
+            if !dest.is_dir() {
+                if dest.exists() {
+                    fs::remove_file(&dest).map_err(io_err("remove", &dest))?;
+                }
+                fs::create_dir(&dest).map_err(io_err("mkdir", &dest))?;
+                fs::set_permissions(&dest, Permissions::from_mode(DIR_MODE))
+                    .map_err(io_err("chmod", &dest))?;
+            }
+            link_tree(&source, &dest)?;
+        } else if kind.is_file() {
+            if dest.is_dir() {
+                remove_all(&dest).map_err(io_err("remove", &dest))?;
+            } else if dest.exists() {
+                fs::remove_file(&dest).map_err(io_err("remove", &dest))?;
+            }
+            fs::hard_link(&source, &dest).map_err(io_err("link", &dest))?;
         }
     }
     Ok(())

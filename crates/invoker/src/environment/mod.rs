@@ -86,31 +86,33 @@ impl Environment {
         live: LiveGuard,
         request_id: &str,
     ) -> Result<Result<Environment, InitFailure>, StartError> {
-        let config = &function.record.config;
+        let config = &function.config;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let stream = format!(
             "{}/[{}]{id}",
             chrono::Utc::now().format("%Y/%m/%d"),
             function.version
         );
-        let launch = settings
+        let mut launch = settings
             .runtimes
             .launch(&config.runtime)
             .ok_or_else(|| StartError::UnsupportedRuntime(config.runtime.clone()))?;
-        let argv = launch.resolve(|path| exists_inside(path, &function.code_dir));
+        if let Some(wrapper) = config.environment.get("AWS_LAMBDA_EXEC_WRAPPER") {
+            launch = launch.with_exec_wrapper(wrapper);
+        }
+        let argv = launch.resolve(|path| exists_inside(path, function));
         let runtime_api_address = match settings.isolation {
             Isolation::Sandbox => Some(SANDBOX_RUNTIME_API.to_owned()),
             Isolation::None => None,
         };
+        // Later entries win: the runtime's defaults, then Lambda's variables, then the function's
+        // own (which may override e.g. PYTHONPATH, never a reserved variable: validation refuses those).
         let env_for = |api_address: &str| {
-            let mut env: Vec<(String, String)> = config
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let mut env: std::collections::BTreeMap<String, String> =
+                launch.env.iter().cloned().collect();
             env.extend(lambda_variables(function, settings, &stream, api_address));
-            env.extend(launch.env.iter().cloned());
-            env
+            env.extend(config.environment.clone());
+            env.into_iter().collect::<Vec<(String, String)>>()
         };
         let log_group = config.logging.log_group.clone();
         let init_start = format!(
@@ -147,7 +149,10 @@ impl Environment {
                     .to_string();
                 let env: Vec<(String, String)> = env_for(&address)
                     .into_iter()
-                    .map(|(k, v)| (k, unsandboxed_path(&v, function, settings)))
+                    .map(|(k, v)| {
+                        let v = unsandboxed_path(&v, function, settings);
+                        (k, v)
+                    })
                     .collect();
                 let argv: Vec<String> = argv
                     .iter()
@@ -437,12 +442,12 @@ fn lambda_variables(
     stream: &str,
     runtime_api: &str,
 ) -> Vec<(String, String)> {
-    let config = &function.record.config;
+    let config = &function.config;
     let mut vars: Vec<(String, String)> = [
         ("_HANDLER", config.handler.as_str()),
         ("AWS_REGION", settings.region.as_str()),
         ("AWS_DEFAULT_REGION", settings.region.as_str()),
-        ("AWS_LAMBDA_FUNCTION_NAME", function.record.name.as_str()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.name.as_str()),
         ("AWS_LAMBDA_FUNCTION_VERSION", function.version.as_str()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
         ("AWS_LAMBDA_LOG_GROUP_NAME", config.logging.log_group.as_str()),
@@ -474,14 +479,17 @@ fn lambda_variables(
     vars
 }
 
-/// Whether `path` (as seen inside the sandbox) exists: `/var/task` is the function's code, `/opt`
-/// is empty until layers exist, everything else is the host's `/usr`.
-fn exists_inside(path: &str, code_dir: &Path) -> bool {
+/// Whether `path` (as seen inside the sandbox) exists: `/var/task` is the function's code,
+/// `/opt` its merged layers, everything else the host's `/usr`.
+fn exists_inside(path: &str, function: &ResolvedFunction) -> bool {
     if let Some(rest) = path.strip_prefix("/var/task/") {
-        return code_dir.join(rest).is_file();
+        return function.code_dir.join(rest).is_file();
     }
-    if path.starts_with("/opt/") {
-        return false;
+    if let Some(rest) = path.strip_prefix("/opt/") {
+        return function
+            .opt_dir
+            .as_ref()
+            .is_some_and(|opt| opt.join(rest).is_file());
     }
     Path::new(path).exists()
 }

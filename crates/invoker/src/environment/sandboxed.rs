@@ -84,13 +84,13 @@ pub(super) async fn spawn(
     env: Vec<(String, String)>,
     live: LiveGuard,
 ) -> Result<Spawned, StartError> {
-    let config = &function.record.config;
+    let config = &function.config;
     let spec = SandboxSpec {
         id: id.to_owned(),
         init_exe: "/proc/self/exe".into(),
         code_dir: function.code_dir.clone(),
         runtime_dir: Some(settings.runtime_dir.clone()),
-        opt_dir: None,
+        opt_dir: function.opt_dir.clone(),
         argv,
         env,
         cwd: "/var/task".into(),

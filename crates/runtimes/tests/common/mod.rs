@@ -624,6 +624,7 @@ pub struct Function {
     runtime_id: String,
     handler: String,
     env: Vec<(String, String)>,
+    exec_wrapper: Option<String>,
 }
 
 impl Function {
@@ -637,6 +638,7 @@ impl Function {
             runtime_id: runtime_id.to_string(),
             handler: handler.to_string(),
             env: Vec::new(),
+            exec_wrapper: None,
         }
     }
 
@@ -661,6 +663,12 @@ impl Function {
         self
     }
 
+    /// Starts the runtime through an `AWS_LAMBDA_EXEC_WRAPPER` script (a path on the host).
+    pub fn exec_wrapper(mut self, path: &Path) -> Function {
+        self.exec_wrapper = Some(path.to_str().unwrap().to_string());
+        self
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -676,9 +684,12 @@ impl Function {
     /// Starts the runtime against `api` the way the sandbox would (argv and environment from
     /// [`RuntimeTable::launch`], with the in-sandbox paths mapped to the temporary ones).
     pub fn start(&self, api: &FakeApi) -> Runtime {
-        let launch = RuntimeTable::default()
+        let mut launch = RuntimeTable::default()
             .launch(&self.runtime_id)
             .expect("runtime id");
+        if let Some(wrapper) = &self.exec_wrapper {
+            launch = launch.with_exec_wrapper(wrapper);
+        }
         let bootstrap = self.bootstrap_path();
         let argv: Vec<String> = launch
             .argv

@@ -18,6 +18,28 @@ const MIGRATIONS: &[&str] = &[
         body         TEXT NOT NULL
     ) STRICT;
     CREATE INDEX functions_code ON functions (code_sha256);",
+    // 2: versions and aliases live in the function's body; compare-and-swap moves to a write
+    // counter (aliases have their own RevisionIds); every code package a function references is
+    // listed in code_refs; layers get their own tables.
+    "ALTER TABLE functions ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE code_refs (
+        function_name TEXT NOT NULL,
+        code_sha256   TEXT NOT NULL,
+        PRIMARY KEY (function_name, code_sha256)
+    ) STRICT;
+    INSERT INTO code_refs (function_name, code_sha256) SELECT name, code_sha256 FROM functions;
+    CREATE TABLE layer_names (
+        name         TEXT PRIMARY KEY NOT NULL,
+        last_version INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE layer_versions (
+        name        TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        deleted     INTEGER NOT NULL DEFAULT 0,
+        code_sha256 TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+    ) STRICT;",
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

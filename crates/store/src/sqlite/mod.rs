@@ -6,7 +6,7 @@
 
 mod migrations;
 
-use crate::{FunctionRecord, FunctionStore, StoreError};
+use crate::{FunctionRecord, FunctionStore, LayerStore, LayerVersionRecord, StoreError};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
@@ -50,29 +50,55 @@ impl SqliteStore {
     }
 }
 
-fn decode(body: String) -> Result<FunctionRecord, StoreError> {
-    Ok(serde_json::from_str(&body)?)
+fn decode(body: String, generation: i64) -> Result<FunctionRecord, StoreError> {
+    let mut record: FunctionRecord = serde_json::from_str(&body)?;
+    record.generation = u64::try_from(generation).unwrap_or(0);
+    Ok(record)
 }
+
+/// Rewrites the list of code packages a function references, inside the caller's transaction.
+fn write_code_refs(
+    tx: &rusqlite::Transaction<'_>,
+    record: &FunctionRecord,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM code_refs WHERE function_name = ?1",
+        params![record.name],
+    )?;
+    for digest in record.code_digests() {
+        tx.execute(
+            "INSERT INTO code_refs (function_name, code_sha256) VALUES (?1, ?2)",
+            params![record.name, digest],
+        )?;
+    }
+    Ok(())
+}
+
+const SELECT_FUNCTION: &str = "SELECT body, generation FROM functions";
 
 #[async_trait]
 impl FunctionStore for SqliteStore {
     async fn insert_function(&self, record: &FunctionRecord) -> Result<(), StoreError> {
         let body = serde_json::to_string(record)?;
-        let (name, digest, size, revision) = (
-            record.name.clone(),
-            record.code_sha256_hex.clone(),
-            record.code_size,
-            record.revision_id.clone(),
-        );
+        let record = record.clone();
         self.with_conn(move |c| {
-            let inserted = c.execute(
-                "INSERT INTO functions (name, revision_id, code_sha256, code_size, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(name) DO NOTHING",
-                params![name, revision, digest, size as i64, body],
+            let tx = c.transaction()?;
+            let inserted = tx.execute(
+                "INSERT INTO functions (name, revision_id, code_sha256, code_size, body, generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT(name) DO NOTHING",
+                params![
+                    record.name,
+                    record.revision_id,
+                    record.code_sha256_hex,
+                    record.code_size as i64,
+                    body
+                ],
             )?;
             if inserted == 0 {
                 return Err(StoreError::AlreadyExists);
             }
+            write_code_refs(&tx, &record)?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -82,12 +108,12 @@ impl FunctionStore for SqliteStore {
         let name = name.to_owned();
         self.with_conn(move |c| {
             c.query_row(
-                "SELECT body FROM functions WHERE name = ?1",
+                &format!("{SELECT_FUNCTION} WHERE name = ?1"),
                 params![name],
-                |row| row.get::<_, String>(0),
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
             )
             .optional()?
-            .map(decode)
+            .map(|(body, generation)| decode(body, generation))
             .transpose()
         })
         .await
@@ -101,49 +127,52 @@ impl FunctionStore for SqliteStore {
         let after = after.unwrap_or("").to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT body FROM functions WHERE name > ?1 ORDER BY name LIMIT ?2",
-            )?;
-            let bodies = stmt
-                .query_map(params![after, limit], |row| row.get::<_, String>(0))?
+            let mut stmt = c.prepare_cached(&format!(
+                "{SELECT_FUNCTION} WHERE name > ?1 ORDER BY name LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![after, limit], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            bodies.into_iter().map(decode).collect()
+            rows.into_iter()
+                .map(|(body, generation)| decode(body, generation))
+                .collect()
         })
         .await
     }
 
-    async fn replace_function(
-        &self,
-        record: &FunctionRecord,
-        expected_revision: &str,
-    ) -> Result<(), StoreError> {
+    async fn replace_function(&self, record: &FunctionRecord) -> Result<(), StoreError> {
         let body = serde_json::to_string(record)?;
-        let (name, digest, size, revision, expected) = (
-            record.name.clone(),
-            record.code_sha256_hex.clone(),
-            record.code_size,
-            record.revision_id.clone(),
-            expected_revision.to_owned(),
-        );
+        let record = record.clone();
         self.with_conn(move |c| {
             let tx = c.transaction()?;
-            let current: Option<String> = tx
+            let current: Option<i64> = tx
                 .query_row(
-                    "SELECT revision_id FROM functions WHERE name = ?1",
-                    params![name],
+                    "SELECT generation FROM functions WHERE name = ?1",
+                    params![record.name],
                     |row| row.get(0),
                 )
                 .optional()?;
             match current {
                 None => return Err(StoreError::NotFound),
-                Some(rev) if rev != expected => return Err(StoreError::RevisionMismatch),
+                Some(generation) if generation as u64 != record.generation => {
+                    return Err(StoreError::RevisionMismatch);
+                }
                 Some(_) => {}
             }
             tx.execute(
-                "UPDATE functions SET revision_id = ?2, code_sha256 = ?3, code_size = ?4, body = ?5
-                 WHERE name = ?1",
-                params![name, revision, digest, size as i64, body],
+                "UPDATE functions SET revision_id = ?2, code_sha256 = ?3, code_size = ?4, body = ?5,
+                 generation = generation + 1 WHERE name = ?1",
+                params![
+                    record.name,
+                    record.revision_id,
+                    record.code_sha256_hex,
+                    record.code_size as i64,
+                    body
+                ],
             )?;
+            write_code_refs(&tx, &record)?;
             tx.commit()?;
             Ok(())
         })
@@ -154,23 +183,30 @@ impl FunctionStore for SqliteStore {
         let name = name.to_owned();
         self.with_conn(move |c| {
             let tx = c.transaction()?;
-            let body: Option<String> = tx
+            let row: Option<(String, i64)> = tx
                 .query_row(
-                    "SELECT body FROM functions WHERE name = ?1",
+                    &format!("{SELECT_FUNCTION} WHERE name = ?1"),
                     params![name],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
             tx.execute("DELETE FROM functions WHERE name = ?1", params![name])?;
+            tx.execute(
+                "DELETE FROM code_refs WHERE function_name = ?1",
+                params![name],
+            )?;
             tx.commit()?;
-            body.map(decode).transpose()
+            row.map(|(body, generation)| decode(body, generation))
+                .transpose()
         })
         .await
     }
 
     async fn referenced_code(&self) -> Result<HashSet<String>, StoreError> {
         self.with_conn(|c| {
-            let mut stmt = c.prepare_cached("SELECT DISTINCT code_sha256 FROM functions")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT code_sha256 FROM code_refs UNION SELECT code_sha256 FROM layer_versions",
+            )?;
             let digests = stmt
                 .query_map([], |row| row.get::<_, String>(0))?
                 .collect::<Result<HashSet<_>, _>>()?;
@@ -187,6 +223,108 @@ impl FunctionStore for SqliteStore {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )?;
             Ok((count.max(0) as u64, size.max(0) as u64))
+        })
+        .await
+    }
+}
+
+fn decode_layer(body: String) -> Result<LayerVersionRecord, StoreError> {
+    Ok(serde_json::from_str(&body)?)
+}
+
+#[async_trait]
+impl LayerStore for SqliteStore {
+    async fn publish_layer_version(&self, record: &LayerVersionRecord) -> Result<u32, StoreError> {
+        let mut record = record.clone();
+        self.with_conn(move |c| {
+            let tx = c.transaction()?;
+            let last: Option<i64> = tx
+                .query_row(
+                    "SELECT last_version FROM layer_names WHERE name = ?1",
+                    params![record.name],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let version = last.unwrap_or(0) + 1;
+            tx.execute(
+                "INSERT INTO layer_names (name, last_version) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET last_version = excluded.last_version",
+                params![record.name, version],
+            )?;
+            record.version = u32::try_from(version)
+                .map_err(|_| StoreError::Database("layer version overflow".into()))?;
+            tx.execute(
+                "INSERT INTO layer_versions (name, version, code_sha256, body) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    record.name,
+                    version,
+                    record.code_sha256_hex,
+                    serde_json::to_string(&record)?
+                ],
+            )?;
+            tx.commit()?;
+            Ok(record.version)
+        })
+        .await
+    }
+
+    async fn get_layer_version(
+        &self,
+        name: &str,
+        version: u32,
+        include_deleted: bool,
+    ) -> Result<Option<LayerVersionRecord>, StoreError> {
+        let name = name.to_owned();
+        self.with_conn(move |c| {
+            c.query_row(
+                "SELECT body FROM layer_versions
+                 WHERE name = ?1 AND version = ?2 AND (?3 OR deleted = 0)",
+                params![name, version, include_deleted],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?
+            .map(decode_layer)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_layer_versions(&self, name: &str) -> Result<Vec<LayerVersionRecord>, StoreError> {
+        let name = name.to_owned();
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT body FROM layer_versions WHERE name = ?1 AND deleted = 0
+                 ORDER BY version DESC",
+            )?;
+            let bodies = stmt
+                .query_map(params![name], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            bodies.into_iter().map(decode_layer).collect()
+        })
+        .await
+    }
+
+    async fn list_layer_names(&self) -> Result<Vec<String>, StoreError> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT name FROM layer_versions WHERE deleted = 0 ORDER BY name",
+            )?;
+            let names = stmt
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn delete_layer_version(&self, name: &str, version: u32) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.with_conn(move |c| {
+            c.execute(
+                "UPDATE layer_versions SET deleted = 1 WHERE name = ?1 AND version = ?2",
+                params![name, version],
+            )?;
+            Ok(())
         })
         .await
     }

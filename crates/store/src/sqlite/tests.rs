@@ -1,4 +1,5 @@
 use super::*;
+use crate::LayerStore;
 use crate::records::{FunctionConfig, LoggingSettings, StateInfo};
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ fn record(name: &str, revision: &str) -> FunctionRecord {
             memory_mb: 128,
             ephemeral_storage_mb: 512,
             environment: BTreeMap::new(),
+            environment_set: false,
             architectures: vec!["x86_64".into()],
             package_type: "Zip".into(),
             tracing_mode: "PassThrough".into(),
@@ -41,6 +43,12 @@ fn record(name: &str, revision: &str) -> FunctionRecord {
         },
         tags: BTreeMap::new(),
         policy: vec![],
+        code_unzipped_size: 0,
+        versions: BTreeMap::new(),
+        last_version: 0,
+        aliases: BTreeMap::new(),
+        qualified_policies: BTreeMap::new(),
+        generation: 0,
     }
 }
 
@@ -55,7 +63,19 @@ async fn insert_get_and_duplicate() {
     let (_dir, store) = open();
     let r = record("f", "r1");
     store.insert_function(&r).await.expect("insert");
-    assert_eq!(store.get_function("f").await.expect("get"), Some(r.clone()));
+    let stored = store
+        .get_function("f")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(stored.generation, 1);
+    assert_eq!(
+        stored,
+        FunctionRecord {
+            generation: 1,
+            ..r.clone()
+        }
+    );
     assert!(matches!(
         store.insert_function(&r).await,
         Err(StoreError::AlreadyExists)
@@ -97,13 +117,19 @@ async fn concurrent_updates_from_one_revision_exactly_one_wins() {
         .insert_function(&record("f", "r0"))
         .await
         .expect("insert");
+    let read = store
+        .get_function("f")
+        .await
+        .expect("get")
+        .expect("present");
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = store.clone();
+            let mut r = read.clone();
             tokio::spawn(async move {
-                let mut r = record("f", &format!("r{}", i + 1));
+                r.revision_id = format!("r{}", i + 1);
                 r.config.description = format!("writer {i}");
-                store.replace_function(&r, "r0").await
+                store.replace_function(&r).await
             })
         })
         .collect();
@@ -122,7 +148,7 @@ async fn concurrent_updates_from_one_revision_exactly_one_wins() {
 async fn replace_and_delete_missing() {
     let (_dir, store) = open();
     assert!(matches!(
-        store.replace_function(&record("f", "r1"), "r0").await,
+        store.replace_function(&record("f", "r1")).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.delete_function("f").await.expect("delete"), None);
@@ -161,4 +187,105 @@ fn refuses_a_newer_schema() {
         SqliteStore::open(&path),
         Err(StoreError::Migration(_))
     ));
+}
+
+#[tokio::test]
+async fn versions_keep_their_code_referenced() {
+    let (_dir, store) = open();
+    store
+        .insert_function(&record("f", "r"))
+        .await
+        .expect("insert");
+    let mut r = store
+        .get_function("f")
+        .await
+        .expect("get")
+        .expect("present");
+    let old = r.code_sha256_hex.clone();
+    r.versions.insert(
+        1,
+        crate::VersionRecord {
+            config: r.config.clone(),
+            code_sha256_hex: old.clone(),
+            code_size: 10,
+            code_unzipped_size: 10,
+            revision_id: "v1".into(),
+            last_modified: chrono::Utc::now(),
+        },
+    );
+    r.code_sha256_hex = "cd".repeat(32);
+    store.replace_function(&r).await.expect("replace");
+    let refs = store.referenced_code().await.expect("refs");
+    assert!(refs.contains(&old) && refs.contains(&"cd".repeat(32)));
+    store.delete_function("f").await.expect("delete");
+    assert!(store.referenced_code().await.expect("refs").is_empty());
+}
+
+#[tokio::test]
+async fn layer_versions_are_numbered_and_never_reused() {
+    let (_dir, store) = open();
+    let layer = |name: &str| crate::LayerVersionRecord {
+        name: name.into(),
+        version: 0,
+        description: String::new(),
+        created: chrono::Utc::now(),
+        compatible_runtimes: vec![],
+        compatible_architectures: vec![],
+        license_info: None,
+        code_sha256_hex: "ef".repeat(32),
+        code_size: 1,
+        code_unzipped_size: 1,
+    };
+    assert_eq!(
+        store
+            .publish_layer_version(&layer("l"))
+            .await
+            .expect("publish"),
+        1
+    );
+    assert_eq!(
+        store
+            .publish_layer_version(&layer("l"))
+            .await
+            .expect("publish"),
+        2
+    );
+    store.delete_layer_version("l", 2).await.expect("delete");
+    assert_eq!(
+        store
+            .publish_layer_version(&layer("l"))
+            .await
+            .expect("publish"),
+        3
+    );
+    let live: Vec<u32> = store
+        .list_layer_versions("l")
+        .await
+        .expect("list")
+        .iter()
+        .map(|l| l.version)
+        .collect();
+    assert_eq!(live, [3, 1]);
+    assert!(
+        store
+            .get_layer_version("l", 2, false)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        store
+            .get_layer_version("l", 2, true)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(store.list_layer_names().await.expect("names"), ["l"]);
+    assert!(
+        store
+            .referenced_code()
+            .await
+            .expect("refs")
+            .contains(&"ef".repeat(32))
+    );
 }
