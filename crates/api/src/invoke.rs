@@ -32,7 +32,7 @@ pub async fn invoke(
         .map_err(|_| too_large())?;
     match invocation_type {
         "DryRun" => {
-            state.service.resolve(&reference).await?;
+            state.service.resolve(&reference.or_latest()).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "Event" => Err(ApiError::new(

@@ -126,16 +126,14 @@ pub fn log_tail(r: &Response) -> String {
 /// A field of the REPORT line in milliseconds ("Duration", "Init Duration", ...).
 pub fn report_field(tail: &str, field: &str) -> Option<f64> {
     let line = tail.lines().find(|l| l.starts_with("REPORT "))?;
-    line.split('\t')
-        .map(str::trim)
-        .find_map(|part| {
-            let rest = part
-                .strip_prefix("REPORT ")
-                .unwrap_or(part)
-                .strip_prefix(field)?
-                .strip_prefix(':')?;
-            rest.trim().trim_end_matches("ms").trim().parse().ok()
-        })
+    line.split('\t').map(str::trim).find_map(|part| {
+        let rest = part
+            .strip_prefix("REPORT ")
+            .unwrap_or(part)
+            .strip_prefix(field)?
+            .strip_prefix(':')?;
+        rest.trim().trim_end_matches("ms").trim().parse().ok()
+    })
 }
 
 #[cfg(test)]

@@ -56,6 +56,9 @@ impl Rt {
     }
 }
 
+/// A process environment.
+pub type Env = Vec<(String, String)>;
+
 /// Code directories and zips of the benchmark functions.
 pub struct Packages {
     /// Code directories in [`Rt::ALL`] order.
@@ -75,8 +78,16 @@ impl Packages {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
         }
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
-        copy(&sources.join("python/app.py"), &root.join("python/app.py"), 0o644)?;
-        copy(&sources.join("node/index.mjs"), &root.join("node/index.mjs"), 0o644)?;
+        copy(
+            &sources.join("python/app.py"),
+            &root.join("python/app.py"),
+            0o644,
+        )?;
+        copy(
+            &sources.join("node/index.mjs"),
+            &root.join("node/index.mjs"),
+            0o644,
+        )?;
         let bootstrap = build_rust_function(&sources)?;
         copy(&bootstrap, &root.join("rust/bootstrap"), 0o755)?;
         Ok(Packages {
@@ -103,13 +114,16 @@ impl Packages {
         runtime_api: SocketAddr,
         stream: &str,
         memory_mb: u32,
-    ) -> Result<(Vec<String>, Vec<(String, String)>)> {
+    ) -> Result<(Vec<String>, Env)> {
         let launch = lambent_runtimes::RuntimeTable::default()
             .launch(rt.id())
             .ok_or("runtime not in Lambent's table")?;
         let task = code_dir.to_string_lossy().into_owned();
         let runtime = self.runtime_dir.to_string_lossy().into_owned();
-        let host = |v: &str| v.replace("/var/task", &task).replace("/var/runtime", &runtime);
+        let host = |v: &str| {
+            v.replace("/var/task", &task)
+                .replace("/var/runtime", &runtime)
+        };
         let argv = launch
             .resolve(|p| Path::new(&host(p)).exists())
             .ok_or("no bootstrap")?

@@ -177,8 +177,13 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
         let p = out[i];
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
             for t in tasks.flatten() {
-                let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-                out.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+                let children =
+                    std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+                out.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
             }
         }
         i += 1;
@@ -211,6 +216,16 @@ pub fn lambent_cgroups() -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The environment cgroups of one server: those holding a process of the server's tree (other
+/// programs on the machine, such as test suites, may have sandboxes of their own).
+pub fn server_cgroups(server_pid: u32) -> Vec<PathBuf> {
+    let tree: std::collections::HashSet<u32> = process_tree(server_pid).into_iter().collect();
+    lambent_cgroups()
+        .into_iter()
+        .filter(|dir| cgroup_pids(dir).iter().any(|p| tree.contains(p)))
+        .collect()
 }
 
 /// The pids in a cgroup directory.

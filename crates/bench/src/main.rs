@@ -70,7 +70,11 @@ fn parse_args(workspace: &Path) -> Result<Options> {
                     .map(|s| s.trim().to_ascii_uppercase())
                     .filter(|s| !s.is_empty())
                     .collect();
-                if let Some(bad) = o.scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+                if let Some(bad) = o
+                    .scenarios
+                    .iter()
+                    .find(|s| !SCENARIOS.contains(&s.as_str()))
+                {
                     return Err(format!("unknown scenario {bad}; {USAGE}").into());
                 }
             }
@@ -108,6 +112,8 @@ pub struct Ctx {
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
     pub started: Instant,
+    /// Functions created by the current scenario (deleted by `scenarios::cleanup`).
+    pub created: Vec<String>,
 }
 
 impl Ctx {
@@ -164,10 +170,11 @@ fn main() {
 
 fn build_lambent(workspace: &Path) -> Result<PathBuf> {
     eprintln!("building lambent (cargo build --release -p lambent) ...");
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "-p", "lambent"])
-        .current_dir(workspace)
-        .status()?;
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--quiet", "-p", "lambent"])
+            .current_dir(workspace)
+            .status()?;
     if !status.success() {
         return Err("building lambent failed".into());
     }
@@ -186,10 +193,14 @@ async fn run(opts: Options, workspace: PathBuf) -> Result<()> {
         machine.cores, machine.cpu_model, machine.kernel, machine.load_before
     );
     let lambent_bin = match &opts.lambent_bin {
-        Some(p) => p.clone(),
+        Some(p) => p
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", p.display()))?,
         None => build_lambent(&workspace)?,
     };
-    let scratch_dir = tempfile::Builder::new().prefix("lambent-bench-").tempdir()?;
+    let scratch_dir = tempfile::Builder::new()
+        .prefix("lambent-bench-")
+        .tempdir()?;
     let scratch = scratch_dir.path().to_path_buf();
     std::fs::set_permissions(
         &scratch,
@@ -208,6 +219,7 @@ async fn run(opts: Options, workspace: PathBuf) -> Result<()> {
         rows: Vec::new(),
         notes: Vec::new(),
         started,
+        created: Vec::new(),
     };
     ctx.log(&format!(
         "lambent (sandbox) at {}, floor server at {}",

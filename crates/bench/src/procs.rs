@@ -130,10 +130,7 @@ impl Lambent {
         let addr = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if let Some(rest) = text.split("listening on http://").nth(1) {
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 break addr.parse::<SocketAddr>()?;
             }
             if Instant::now() > deadline {

@@ -95,7 +95,11 @@ impl Row {
     ) -> Row {
         let value_ok = value.is_finite();
         let floor = floor.filter(|f| f.is_finite() && *f > 0.0);
-        let gap = if value_ok { goal.gap(value, floor) } else { None };
+        let gap = if value_ok {
+            goal.gap(value, floor)
+        } else {
+            None
+        };
         let verdict = match (value_ok, gap, goal) {
             (false, _, _) => "no result".to_owned(),
             (true, _, Goal::None) => "info".to_owned(),
@@ -281,11 +285,7 @@ pub fn update_benchmarks_md(path: &Path, results: &str) -> Result<()> {
     if b < a {
         return Err("results markers out of order".into());
     }
-    let updated = format!(
-        "{}{BEGIN}\n{results}\n{}",
-        &text[..a],
-        &text[b..]
-    );
+    let updated = format!("{}{BEGIN}\n{results}\n{}", &text[..a], &text[b..]);
     std::fs::write(path, updated)?;
     Ok(())
 }
@@ -306,14 +306,38 @@ mod tests {
 
     #[test]
     fn verdicts_follow_goals() {
-        let r = Row::measured(spec(), 130.0, Some(100.0), Goal::RatioAtMost { max: 1.3 }, String::new());
+        let r = Row::measured(
+            spec(),
+            130.0,
+            Some(100.0),
+            Goal::RatioAtMost { max: 1.3 },
+            String::new(),
+        );
         assert_eq!(r.verdict, "meets");
-        let r = Row::measured(spec(), 200.0, Some(100.0), Goal::RatioAtMost { max: 1.3 }, String::new());
+        let r = Row::measured(
+            spec(),
+            200.0,
+            Some(100.0),
+            Goal::RatioAtMost { max: 1.3 },
+            String::new(),
+        );
         assert_eq!(r.verdict, "misses");
         assert!((r.gap.unwrap() - 2.0 / 1.3).abs() < 1e-9);
-        let r = Row::measured(spec(), 70.0, Some(100.0), Goal::RatioAtLeast { min: 0.8 }, String::new());
+        let r = Row::measured(
+            spec(),
+            70.0,
+            Some(100.0),
+            Goal::RatioAtLeast { min: 0.8 },
+            String::new(),
+        );
         assert_eq!(r.verdict, "misses");
-        let r = Row::measured(spec(), 8.0, Some(7.5), Goal::FloorPlus { slack: 1.0 }, String::new());
+        let r = Row::measured(
+            spec(),
+            8.0,
+            Some(7.5),
+            Goal::FloorPlus { slack: 1.0 },
+            String::new(),
+        );
         assert_eq!(r.verdict, "meets");
         let r = Row::measured(spec(), 0.5, None, Goal::AtMost { max: 1.0 }, String::new())
             .fail_because("errors");

@@ -18,11 +18,12 @@ impl FunctionService {
         let name = input
             .name
             .clone()
-            .ok_or_else(|| ControlError::constraint("null", "name", "Member must not be null"))?;
+            .ok_or_else(|| ControlError::null_member("name"))?;
         alias_name(&name)?;
-        let version = input.function_version.clone().ok_or_else(|| {
-            ControlError::constraint("null", "functionVersion", "Member must not be null")
-        })?;
+        let version = input
+            .function_version
+            .clone()
+            .ok_or_else(|| ControlError::null_member("functionVersion"))?;
         let weights = weights_of(&input)?;
         let (record, ()) = self
             .mutate(&unqualified(reference), |current| {

@@ -46,6 +46,14 @@ impl ControlError {
         }
     }
 
+    /// Lambda's error for a required member that is missing.
+    pub(crate) fn null_member(member: &str) -> Self {
+        ControlError::Validation(format!(
+            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: \
+             Member must not be null"
+        ))
+    }
+
     /// Message of Lambda's "1 validation error detected" form for a member breaking a constraint.
     pub(crate) fn constraint(value: &str, member: &str, constraint: &str) -> Self {
         ControlError::Validation(format!(

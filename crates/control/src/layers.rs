@@ -84,9 +84,9 @@ impl FunctionService {
         check_compatibility(&runtimes, &architectures)?;
         let description = input.description.clone().unwrap_or_default();
         crate::validate::description(&description)?;
-        let content = input.content.ok_or_else(|| {
-            ControlError::constraint("null", "content", "Member must not be null")
-        })?;
+        let content = input
+            .content
+            .ok_or_else(|| ControlError::null_member("content"))?;
         if content.s3_bucket.is_some() || content.s3_key.is_some() {
             return Err(crate::service::unsupported_code_source());
         }

@@ -136,6 +136,15 @@ impl FunctionRef {
         Ok(reference)
     }
 
+    /// The same reference with an absent qualifier made explicit: an unqualified invocation runs
+    /// `$LATEST`, and Lambda's errors then name it.
+    pub fn or_latest(&self) -> FunctionRef {
+        FunctionRef {
+            name: self.name.clone(),
+            qualifier: Some(self.qualifier.clone().unwrap_or_else(|| "$LATEST".into())),
+        }
+    }
+
     /// Lambda's "Function not found" error for this reference.
     pub fn not_found(&self, account: &Account) -> ControlError {
         ControlError::ResourceNotFound(format!(

@@ -159,10 +159,5 @@ pub(crate) fn document(policy: &[PolicyStatementRecord]) -> Option<String> {
 }
 
 fn required<'a>(value: Option<&'a str>, member: &str) -> Result<&'a str, ControlError> {
-    value.ok_or_else(|| {
-        ControlError::Validation(format!(
-            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: \
-             Member must not be null"
-        ))
-    })
+    value.ok_or_else(|| ControlError::null_member(member))
 }

@@ -523,11 +523,7 @@ impl FunctionService {
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), ControlError> {
         let reference = tags::resource(arn, &self.account)?;
         if keys.is_empty() {
-            return Err(ControlError::constraint(
-                "null",
-                "tagKeys",
-                "Member must not be null",
-            ));
+            return Err(ControlError::null_member("tagKeys"));
         }
         self.mutate(&reference, |current| {
             let mut next = current.clone();
@@ -900,7 +896,7 @@ pub(crate) fn missing(member: &str) -> ControlError {
         Some(c) => c.to_lowercase().chain(chars).collect(),
         None => String::new(),
     };
-    ControlError::constraint("null", &lowered, "Member must not be null")
+    ControlError::null_member(&lowered)
 }
 
 pub(crate) fn unsupported_code_source() -> ControlError {

@@ -24,6 +24,8 @@ pub struct Invoker {
     /// One permit per existing environment, busy or idle.
     capacity: Arc<Semaphore>,
     live: LiveEnvironments,
+    /// Set when running invocations must stop (server shutdown after its grace period).
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 struct Idle {
@@ -46,6 +48,7 @@ impl Invoker {
             idle: Mutex::new(HashMap::new()),
             capacity,
             live: LiveEnvironments::default(),
+            stop: tokio::sync::watch::channel(false).0,
         });
         invoker.spawn_maintenance();
         invoker
@@ -55,7 +58,7 @@ impl Invoker {
         if request.payload.len() > MAX_SYNC_PAYLOAD {
             return Err(InvokeError::RequestTooLarge);
         }
-        let function = self.service.resolve(&request.function).await?;
+        let function = self.service.resolve(&request.function.or_latest()).await?;
         if function.state.state != "Active" {
             return Err(InvokeError::ResourceNotReady(format!(
                 "The operation cannot be performed at this time. The function is currently in the \
@@ -109,7 +112,8 @@ impl Invoker {
                 invoked_arn,
                 request.payload,
                 request.client_context,
-                request.trace_id,
+                Some(request.trace_id.unwrap_or_else(new_trace_id)),
+                self.stop.subscribe(),
             )
             .await;
         if outcome.reusable {
@@ -123,6 +127,12 @@ impl Invoker {
             function_error: outcome.function_error.then_some("Unhandled"),
             log_tail: request.tail_logs.then_some(outcome.tail),
         })
+    }
+
+    /// Ends every running invocation with `Sandbox.Failure` and kills its environment: the last
+    /// step of a shutdown whose grace period for running invocations has passed.
+    pub fn stop_running_invocations(&self) {
+        self.stop.send_replace(true);
     }
 
     /// Stops every idle environment and waits until every environment is torn down. Call it
@@ -280,4 +290,17 @@ fn fingerprint(function: &ResolvedFunction) -> String {
     // The configuration includes the layers (with their digests).
     let config = serde_json::to_string(&function.config).unwrap_or_default();
     format!("{}:{}:{config}", function.version, function.code_sha256_hex)
+}
+
+/// An X-Ray trace header for invocations that arrive without one: Lambda always hands the runtime
+/// a `Lambda-Runtime-Trace-Id` (runtimes copy it to `_X_AMZN_TRACE_ID`).
+fn new_trace_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let parent = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        chrono::Utc::now().timestamp(),
+        &random[..24],
+        &parent[..16]
+    )
 }

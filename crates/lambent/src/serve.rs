@@ -11,6 +11,9 @@ use lambent_telemetry::LogStore;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// How long running invocations may go on after SIGTERM/SIGINT before they are stopped.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Function logs kept on disk before the oldest are dropped.
 const LOG_STORE_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -85,8 +88,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "lambent listening on http://{local} with data in {}",
         settings.data_dir.display()
     );
+    let running = Arc::clone(&invoker);
+    let signalled = async move {
+        shutdown_signal().await;
+        // Running invocations get a short grace period, then their environments are killed so
+        // that shutdown never waits for a function's full timeout.
+        tokio::spawn(async move {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::info!("stopping invocations still running");
+            running.stop_running_invocations();
+        });
+    };
     axum::serve(listener, lambent_api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(signalled)
         .await
         .context("serving")?;
     invoker.shutdown().await;

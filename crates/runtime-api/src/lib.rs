@@ -39,7 +39,7 @@ pub enum InvocationResult {
         error_type: Option<String>,
     },
     /// The runtime tried to post more than [`MAX_RESPONSE_BYTES`].
-    ResponseTooLarge { size: usize },
+    ResponseTooLarge,
 }
 
 /// How initialisation ended: the runtime asked for its first event, or reported an init error.

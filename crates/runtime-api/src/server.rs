@@ -158,14 +158,13 @@ async fn handle(
                 let id = id.to_owned();
                 let content_type = header(&req, "content-type");
                 match read_limited(req).await {
-                    Ok(body) => complete(
+                    Some(body) => complete(
                         &shared,
                         &id,
                         InvocationResult::Response { body, content_type },
                     ),
-                    Err(size) => {
-                        let reply =
-                            complete(&shared, &id, InvocationResult::ResponseTooLarge { size });
+                    None => {
+                        let reply = complete(&shared, &id, InvocationResult::ResponseTooLarge);
                         if reply.status() == StatusCode::ACCEPTED {
                             error_reply(
                                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -282,28 +281,26 @@ async fn read_body(req: Request<Incoming>) -> Option<Bytes> {
         .map(|c| c.to_bytes())
 }
 
-/// Reads a response body, or returns its size (as far as read) when it exceeds the limit.
-async fn read_limited(req: Request<Incoming>) -> Result<Bytes, usize> {
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared
-        && size > MAX_RESPONSE_BYTES
-    {
-        return Err(size);
-    }
+/// How much of an oversized response is read and discarded so that the runtime's connection
+/// stays usable (a runtime whose post is cut off mid-body fails with a broken pipe). Beyond this
+/// the connection is dropped.
+const MAX_DISCARDED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads a response body; `None` when it exceeds [`MAX_RESPONSE_BYTES`] (the rest is consumed).
+async fn read_limited(req: Request<Incoming>) -> Option<Bytes> {
     let mut body = req.into_body();
     let mut collected = Vec::new();
+    let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else { break };
         if let Some(data) = frame.data_ref() {
-            collected.extend_from_slice(data);
-            if collected.len() > MAX_RESPONSE_BYTES {
-                return Err(collected.len());
+            seen += data.len();
+            if seen <= MAX_RESPONSE_BYTES {
+                collected.extend_from_slice(data);
+            } else if seen > MAX_DISCARDED_BYTES {
+                break;
             }
         }
     }
-    Ok(Bytes::from(collected))
+    (seen <= MAX_RESPONSE_BYTES).then(|| Bytes::from(collected))
 }

@@ -221,6 +221,7 @@ impl Environment {
     async fn run_init(&mut self, limit: Duration, request_id: &str) -> Result<(), Bytes> {
         let exited = wait_exit(self.process.exited());
         let outcome = tokio::select! {
+            biased;
             outcome = self.api.init_outcome() => Some(Ok(outcome)),
             info = exited => Some(Err(info)),
             () = tokio::time::sleep(limit) => None,
@@ -276,6 +277,7 @@ impl Environment {
         payload: Bytes,
         client_context: Option<String>,
         trace_id: Option<String>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> Outcome {
         self.process.thaw().await;
         let cold = self.init_duration.take();
@@ -303,17 +305,23 @@ impl Environment {
             Result(InvocationResult),
             Exited(ExitInfo),
             TimedOut,
+            /// The server is shutting down and its grace period for running invocations is over.
+            Stopped,
         }
         let ended = tokio::select! {
+            // A result that arrived wins over the exit it may have caused (e.g. a runtime that
+            // gives up after its oversized response was refused).
+            biased;
             result = result => match result {
                 Ok(r) => Ended::Result(r),
                 Err(_) => Ended::Exited(wait_exit(self.process.exited()).await),
             },
             info = exited => Ended::Exited(info),
             () = tokio::time::sleep(self.timeout) => Ended::TimedOut,
+            () = until_stopped(stop) => Ended::Stopped,
         };
         let duration = started.elapsed();
-        if matches!(ended, Ended::TimedOut) {
+        if matches!(ended, Ended::TimedOut | Ended::Stopped) {
             self.process.kill();
         }
         tail.extend(self.logs.drain().await);
@@ -331,11 +339,11 @@ impl Environment {
                 };
                 (body, Some("application/json".to_owned()), true, true, false)
             }
-            Ended::Result(InvocationResult::ResponseTooLarge { size }) => (
+            Ended::Result(InvocationResult::ResponseTooLarge) => (
                 error_body(
                     "Function.ResponseSizeTooLarge",
                     &format!(
-                        "Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+                        "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
                     ),
                 ),
                 Some("application/json".to_owned()),
@@ -357,6 +365,18 @@ impl Environment {
                 platform_lines.push(format!("{kind}\n"));
                 (
                     error_body(kind, &message),
+                    Some("application/json".to_owned()),
+                    true,
+                    false,
+                    false,
+                )
+            }
+            Ended::Stopped => {
+                let message =
+                    format!("RequestId: {request_id} Error: the Lambent server is shutting down");
+                platform_lines.push(format!("{message}\n"));
+                (
+                    error_body("Sandbox.Failure", &message),
                     Some("application/json".to_owned()),
                     true,
                     false,
@@ -420,6 +440,14 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         self.process.kill();
+    }
+}
+
+/// Resolves once `stop` turns true; never if its sender is gone.
+async fn until_stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let stopped = stop.wait_for(|stopping| *stopping).await.is_ok();
+    if !stopped {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -1,0 +1,3 @@
+const missing = require('lambent-no-such-module');
+
+exports.handler = async () => missing;

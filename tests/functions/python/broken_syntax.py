@@ -1,0 +1,2 @@
+def handler(event, context)
+    return "a syntax error: the colon is missing"

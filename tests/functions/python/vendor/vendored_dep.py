@@ -1,0 +1,1 @@
+VALUE = "imported through the function's own PYTHONPATH"
