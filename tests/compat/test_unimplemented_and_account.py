@@ -16,8 +16,6 @@ CRUD = "function_crud.json"
 
 # (boto3 method, the operation name AWS uses, kwargs; "{fn}" is replaced by an existing function)
 UNIMPLEMENTED = [
-    ("put_function_concurrency", "PutFunctionConcurrency", {"FunctionName": "{fn}", "ReservedConcurrentExecutions": 5}),
-    ("get_function_concurrency", "GetFunctionConcurrency", {"FunctionName": "{fn}"}),
     ("list_event_source_mappings", "ListEventSourceMappings", {}),
     ("create_function_url_config", "CreateFunctionUrlConfig", {"FunctionName": "{fn}", "AuthType": "NONE"}),
     ("get_function_url_config", "GetFunctionUrlConfig", {"FunctionName": "{fn}"}),

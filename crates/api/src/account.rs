@@ -6,9 +6,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-/// Lambda's default account limits; Lambent enforces the code-size ones.
+/// Lambda's default code storage limit per region.
 const TOTAL_CODE_SIZE: u64 = 80_530_636_800;
-const CONCURRENT_EXECUTIONS: u64 = 1000;
 
 pub async fn settings(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (function_count, total_code_size) = state.service.usage().await?;
@@ -20,8 +19,8 @@ pub async fn settings(State(state): State<AppState>) -> Result<Response, ApiErro
                 "TotalCodeSize": TOTAL_CODE_SIZE,
                 "CodeSizeUnzipped": limits.max_unzipped_bytes,
                 "CodeSizeZipped": limits.max_zipped_bytes,
-                "ConcurrentExecutions": CONCURRENT_EXECUTIONS,
-                "UnreservedConcurrentExecutions": CONCURRENT_EXECUTIONS,
+                "ConcurrentExecutions": state.service.concurrency_limit(),
+                "UnreservedConcurrentExecutions": state.service.unreserved_concurrency(),
             },
             "AccountUsage": {
                 "TotalCodeSize": total_code_size,

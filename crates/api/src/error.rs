@@ -14,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     /// Extra response headers (e.g. `Retry-After`).
     pub headers: Vec<(&'static str, String)>,
+    /// Extra body members (e.g. a throttle's `Reason`).
+    pub members: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             aws_type,
             message: message.into(),
             headers: Vec::new(),
+            members: Vec::new(),
         }
     }
 
@@ -95,6 +98,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::Map::new();
         body.insert("Type".into(), json!(kind));
         body.insert(self.message_key().into(), json!(self.message));
+        for (key, value) in &self.members {
+            body.insert((*key).into(), json!(value));
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert("x-amzn-ErrorType", HeaderValue::from_static(self.aws_type));

@@ -28,7 +28,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(&query);
     let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
-    let (view, tags) = state.service.get_function(&reference).await?;
+    let (view, tags, reserved) = state.service.get_function(&reference).await?;
     let account = state.service.account();
     let location = state.code_urls.location(&headers, &view.code_sha256_hex);
     let mut out = json!({
@@ -37,6 +37,9 @@ pub async fn get(
     });
     if !tags.is_empty() {
         out["Tags"] = json!(tags);
+    }
+    if let Some(reserved) = reserved {
+        out["Concurrency"] = json!({ "ReservedConcurrentExecutions": reserved });
     }
     Ok(json_response(StatusCode::OK, out))
 }
@@ -48,7 +51,7 @@ pub async fn get_configuration(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(&query);
     let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
-    let (view, _) = state.service.get_function(&reference).await?;
+    let (view, _, _) = state.service.get_function(&reference).await?;
     Ok(json_response(
         StatusCode::OK,
         function_configuration(&view, state.service.account()),
@@ -139,7 +142,7 @@ pub async fn code_signing_config(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let reference = state.service.parse_ref(&name, None)?;
-    let (view, _) = state.service.get_function(&reference).await?;
+    let (view, _, _) = state.service.get_function(&reference).await?;
     Ok(json_response(
         StatusCode::OK,
         json!({ "CodeSigningConfigArn": "", "FunctionName": view.name }),

@@ -146,13 +146,14 @@ fn invoke_error(e: InvokeError) -> ApiError {
             "ResourceNotReadyException",
             message,
         ),
-        InvokeError::TooManyRequests => {
+        InvokeError::Throttled(reason) => {
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyRequestsException",
                 "Rate Exceeded.",
             );
             error.headers.push(("Retry-After", "1".into()));
+            error.members.push(("Reason", reason.as_str().into()));
             error
         }
         InvokeError::Service(message) => ApiError::service(message),

@@ -7,6 +7,7 @@ mod aliases;
 mod auth;
 mod body;
 mod code_urls;
+mod concurrency;
 mod error;
 mod functions;
 mod invoke;
@@ -79,6 +80,14 @@ pub fn router(state: AppState) -> Router {
             get(aliases::get)
                 .put(aliases::update)
                 .delete(aliases::delete),
+        )
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            axum::routing::put(concurrency::put).delete(concurrency::delete),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(concurrency::get),
         )
         .route("/2018-10-31/layers", get(layers::list_or_find))
         .route("/2018-10-31/layers/", get(layers::list_or_find))

@@ -288,8 +288,11 @@ mod tests {
     fn every_pattern_compiles_and_matches() {
         assert_eq!(MATCHERS.len(), OPERATIONS.len());
         assert_eq!(
-            operation_for(&Method::GET, "/2019-09-30/functions/f/concurrency"),
-            Some("GetFunctionConcurrency")
+            operation_for(
+                &Method::GET,
+                "/2019-09-30/functions/f/provisioned-concurrency"
+            ),
+            Some("GetProvisionedConcurrencyConfig")
         );
         assert_eq!(
             operation_for(

@@ -222,10 +222,15 @@ async fn run(opts: Options, workspace: PathBuf) -> Result<()> {
         created: Vec::new(),
     };
     ctx.log(&format!(
-        "lambent (sandbox) at {}, floor server at {}",
-        ctx.lambent.addr, ctx.floor.addr
+        "lambent (sandbox) at {} (pid {}), floor server at {} (pid {}), bench pid {}",
+        ctx.lambent.addr,
+        ctx.lambent.pid(),
+        ctx.floor.addr,
+        ctx.floor.pid(),
+        std::process::id()
     ));
     let bench_started = Instant::now();
+    let mut failed = Vec::new();
     for id in SCENARIOS {
         if !opts.scenarios.contains(id) {
             continue;
@@ -234,6 +239,7 @@ async fn run(opts: Options, workspace: PathBuf) -> Result<()> {
         let t = Instant::now();
         if let Err(e) = scenarios::run(id, &mut ctx).await {
             ctx.note(format!("{id} failed: {e}"));
+            failed.push(id);
         }
         scenarios::cleanup(&mut ctx).await;
         ctx.log(&format!("== {id} took {:.1} s", t.elapsed().as_secs_f64()));
@@ -286,10 +292,13 @@ async fn run(opts: Options, workspace: PathBuf) -> Result<()> {
     );
     let everything = SCENARIOS.iter().all(|s| opts.scenarios.contains(*s))
         && opts.runtimes.len() == Rt::ALL.len();
-    if !opts.quick && everything && opts.write_md {
+    if !opts.quick && everything && opts.write_md && failed.is_empty() {
         report::update_benchmarks_md(&workspace.join("BENCHMARKS.md"), &md)?;
         eprintln!("updated the results section of BENCHMARKS.md");
     }
     drop(scratch_dir);
+    if !failed.is_empty() {
+        return Err(format!("scenario(s) {} failed (see the notes)", failed.join(", ")).into());
+    }
     Ok(())
 }

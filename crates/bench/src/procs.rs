@@ -124,6 +124,14 @@ impl Lambent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
+        // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+        // which is async-signal-safe. It makes an interrupted benchmark take its server along.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let child = command.spawn()?;
         let proc = Proc { child };
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -8,6 +8,7 @@
 
 mod aliases;
 pub mod code;
+mod concurrency;
 mod error;
 pub mod input;
 mod layers;
@@ -19,6 +20,7 @@ mod tags;
 pub mod validate;
 mod views;
 
+pub use concurrency::MIN_UNRESERVED_CONCURRENCY;
 pub use error::ControlError;
 pub use names::{Account, FunctionRef, NameUse};
 pub use service::{FunctionChanged, FunctionService, MAX_LIST_ITEMS, ResolvedFunction};

@@ -43,6 +43,8 @@ pub struct ResolvedFunction {
     pub config: FunctionConfig,
     pub code_sha256_hex: String,
     pub code_dir: PathBuf,
+    /// Reserved concurrency of the function, if any (0 = disabled).
+    pub reserved_concurrency: Option<u32>,
     /// The function's layers merged in order, mounted read-only at `/opt`; `None` without layers.
     pub opt_dir: Option<PathBuf>,
     pub state: StateInfo,
@@ -56,6 +58,11 @@ pub struct FunctionService {
     /// Held while code is stored and committed and while unreferenced code is collected, so that a
     /// package being attached to a function is never collected underneath it.
     pub(crate) code_lock: Mutex<()>,
+    /// Serialises reservation changes, so two cannot over-reserve the account together.
+    pub(crate) concurrency_lock: Mutex<()>,
+    pub(crate) concurrency_limit: u64,
+    /// Sum of all functions' reserved concurrency, kept for admission on the invoke path.
+    pub(crate) reserved_total: std::sync::atomic::AtomicU64,
     changes: broadcast::Sender<FunctionChanged>,
 }
 
@@ -73,8 +80,17 @@ impl FunctionService {
             limits,
             account,
             code_lock: Mutex::new(()),
+            concurrency_lock: Mutex::new(()),
+            concurrency_limit: 1000,
+            reserved_total: std::sync::atomic::AtomicU64::new(0),
             changes,
         }
+    }
+
+    /// Sets the account concurrency limit (Lambda's default is 1,000).
+    pub fn with_concurrency_limit(mut self, limit: u64) -> Self {
+        self.concurrency_limit = limit;
+        self
     }
 
     pub fn account(&self) -> &Account {
@@ -186,6 +202,7 @@ impl FunctionService {
             last_version: 0,
             aliases: BTreeMap::new(),
             qualified_policies: BTreeMap::new(),
+            reserved_concurrency: None,
             generation: 0,
         };
         let published = if input.publish == Some(true) {
@@ -206,14 +223,15 @@ impl FunctionService {
         })
     }
 
-    /// The configuration a qualified name refers to, and the function's tags.
+    /// The configuration a qualified name refers to, the function's tags and its reserved
+    /// concurrency.
     pub async fn get_function(
         &self,
         reference: &FunctionRef,
-    ) -> Result<(VersionView, BTreeMap<String, String>), ControlError> {
+    ) -> Result<(VersionView, BTreeMap<String, String>, Option<u32>), ControlError> {
         let record = self.record(reference).await?;
         let view = self.view_of(&record, reference)?;
-        Ok((view, record.tags))
+        Ok((view, record.tags, record.reserved_concurrency))
     }
 
     /// Resolves a function for an invocation: an alias picks its version by weight.
@@ -259,6 +277,7 @@ impl FunctionService {
             config: view.config,
             code_sha256_hex: view.code_sha256_hex,
             code_dir: self.code.tree_path(&digest),
+            reserved_concurrency: record.reserved_concurrency,
             opt_dir,
             state: view.state,
         })

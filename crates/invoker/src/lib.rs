@@ -8,6 +8,7 @@
 //! a time; an environment whose invocation timed out, crashed or ran out of memory is never
 //! reused; a configuration or code change retires the old version's environments.
 
+mod admission;
 mod environment;
 mod live;
 mod logs;
@@ -15,6 +16,7 @@ mod pool;
 mod report;
 mod settings;
 
+pub use admission::ThrottleReason;
 pub use environment::Isolation;
 pub use pool::Invoker;
 pub use settings::InvokerSettings;
@@ -64,9 +66,9 @@ pub enum InvokeError {
     /// The function exists but cannot run (e.g. its runtime has no interpreter on this host).
     #[error("{0}")]
     ResourceNotReady(String),
-    /// Too many environments are busy.
+    /// Over a concurrency limit or the host's memory budget.
     #[error("Rate Exceeded.")]
-    TooManyRequests,
+    Throttled(ThrottleReason),
     #[error("{0}")]
     Service(String),
 }

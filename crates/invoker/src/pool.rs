@@ -1,6 +1,7 @@
 //! Environment pools: warm environments per function version, reused one invocation at a time,
 //! retired when the function changes and reaped when idle too long.
 
+use crate::admission::{Admission, ThrottleReason};
 use crate::environment::{Environment, StartError};
 use crate::live::LiveEnvironments;
 use crate::settings::InvokerSettings;
@@ -21,8 +22,9 @@ pub struct Invoker {
     settings: InvokerSettings,
     sink: LogSink,
     idle: Mutex<HashMap<String, Vec<Idle>>>,
-    /// One permit per existing environment, busy or idle.
-    capacity: Arc<Semaphore>,
+    /// One permit per MB of MemorySize of every live environment, busy or idle.
+    memory: Arc<Semaphore>,
+    admission: Admission,
     live: LiveEnvironments,
     /// Set when running invocations must stop (server shutdown after its grace period).
     stop: tokio::sync::watch::Sender<bool>,
@@ -40,13 +42,14 @@ impl Invoker {
         settings: InvokerSettings,
         sink: LogSink,
     ) -> Arc<Self> {
-        let capacity = Arc::new(Semaphore::new(settings.max_environments));
+        let memory = Arc::new(Semaphore::new(settings.memory_budget_mb as usize));
         let invoker = Arc::new(Self {
             service,
             settings,
             sink,
             idle: Mutex::new(HashMap::new()),
-            capacity,
+            memory,
+            admission: Admission::default(),
             live: LiveEnvironments::default(),
             stop: tokio::sync::watch::channel(false).0,
         });
@@ -66,6 +69,14 @@ impl Invoker {
                 function.state.state
             )));
         }
+        let _ticket = self
+            .admission
+            .admit(
+                &function.name,
+                function.reserved_concurrency,
+                self.service.unreserved_concurrency(),
+            )
+            .map_err(InvokeError::Throttled)?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let invoked_arn = self
             .service
@@ -75,7 +86,7 @@ impl Invoker {
         let (mut environment, permit) = match self.take_idle(&function.name, &fingerprint) {
             Some(warm) => warm,
             None => {
-                let permit = self.reserve_capacity(&function.name).await?;
+                let permit = self.reserve_memory(function.config.memory_mb)?;
                 let started = Environment::start(
                     &function,
                     fingerprint,
@@ -193,11 +204,11 @@ impl Invoker {
         }
     }
 
-    /// A permit for one more environment; when all are taken, the least recently used idle
-    /// environment of any function is stopped to make room.
-    async fn reserve_capacity(&self, _function: &str) -> Result<OwnedSemaphorePermit, InvokeError> {
+    /// Memory for one more environment; when the budget is used up, the least recently used
+    /// idle environments of any function are stopped to make room before anything is throttled.
+    fn reserve_memory(&self, memory_mb: u32) -> Result<OwnedSemaphorePermit, InvokeError> {
         loop {
-            if let Ok(permit) = Arc::clone(&self.capacity).try_acquire_owned() {
+            if let Ok(permit) = Arc::clone(&self.memory).try_acquire_many_owned(memory_mb) {
                 return Ok(permit);
             }
             let evicted = {
@@ -218,7 +229,11 @@ impl Invoker {
             };
             match evicted {
                 Some(environment) => drop(environment),
-                None => return Err(InvokeError::TooManyRequests),
+                None => {
+                    return Err(InvokeError::Throttled(
+                        ThrottleReason::ConcurrentInvocationLimitExceeded,
+                    ));
+                }
             }
         }
     }

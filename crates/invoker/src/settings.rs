@@ -14,8 +14,9 @@ pub struct InvokerSettings {
     pub keep_alive: Duration,
     /// Lambda's Init phase limit.
     pub init_timeout: Duration,
-    /// At most this many environments exist at once, over all functions.
-    pub max_environments: usize,
+    /// The sum of MemorySize over all live environments (busy or idle) stays within this many MB;
+    /// idle environments are reclaimed (least recently used first) before anything is throttled.
+    pub memory_budget_mb: u32,
     /// Region, for `AWS_REGION` and ARNs.
     pub region: String,
     /// Processes and threads allowed per environment (Lambda: 1,024).
@@ -33,11 +34,25 @@ impl InvokerSettings {
             runtimes: RuntimeTable::default(),
             keep_alive: Duration::from_secs(300),
             init_timeout: Duration::from_secs(10),
-            max_environments: 64,
+            memory_budget_mb: default_memory_budget_mb(),
             region,
             pids_max: 1024,
             sandbox_uid: 993,
             sandbox_gid: 993,
         }
     }
+}
+
+/// 80% of the host's memory, from `/proc/meminfo` (4 GiB if it cannot be read).
+pub fn default_memory_budget_mb() -> u32 {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(4 * 1024 * 1024 * 5 / 4);
+    u32::try_from(total_kb / 1024 * 8 / 10).unwrap_or(u32::MAX)
 }

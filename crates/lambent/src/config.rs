@@ -32,6 +32,12 @@ pub struct ServeArgs {
     /// How long an idle execution environment is kept warm, e.g. `300s` or `5m`.
     #[arg(long, env = "LAMBENT_KEEP_ALIVE", value_parser = humantime::parse_duration)]
     pub keep_alive: Option<std::time::Duration>,
+    /// The account's concurrency limit: invocations running at once over all functions.
+    #[arg(long, env = "LAMBENT_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<u64>,
+    /// MB of MemorySize all live environments may add up to [default: 80% of host memory].
+    #[arg(long, env = "LAMBENT_MEMORY_BUDGET")]
+    pub memory_budget: Option<u32>,
     /// Configuration file [default: ./lambent.toml if it exists].
     #[arg(long, env = "LAMBENT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -56,6 +62,9 @@ pub struct FileConfig {
     pub isolation: Option<IsolationArg>,
     /// e.g. "5m"
     pub keep_alive: Option<String>,
+    pub max_concurrency: Option<u64>,
+    /// MB
+    pub memory_budget: Option<u32>,
     /// Which host interpreter serves each runtime identifier.
     pub runtimes: Option<lambent_runtimes::RuntimesConfig>,
 }
@@ -71,6 +80,8 @@ pub struct Settings {
     pub isolation: IsolationArg,
     pub keep_alive: std::time::Duration,
     pub runtimes: lambent_runtimes::RuntimeTable,
+    pub max_concurrency: u64,
+    pub memory_budget_mb: Option<u32>,
 }
 
 impl Settings {
@@ -134,7 +145,20 @@ impl Settings {
                 .context("[runtimes] in the configuration file")?,
             None => lambent_runtimes::RuntimeTable::default(),
         };
+        let max_concurrency = args
+            .max_concurrency
+            .or(file.max_concurrency)
+            .unwrap_or(1000);
+        if max_concurrency < lambent_control::MIN_UNRESERVED_CONCURRENCY {
+            bail!(
+                "--max-concurrency must be at least {} (Lambda keeps that much unreserved)",
+                lambent_control::MIN_UNRESERVED_CONCURRENCY
+            );
+        }
+        let memory_budget_mb = args.memory_budget.or(file.memory_budget);
         Ok(Settings {
+            max_concurrency,
+            memory_budget_mb,
             listen,
             data_dir,
             region,

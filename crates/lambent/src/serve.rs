@@ -53,12 +53,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         region: settings.region.clone(),
         account_id: settings.account_id.clone(),
     };
-    let service = Arc::new(FunctionService::new(
-        Arc::new(store),
-        Arc::new(code),
-        CodeLimits::default(),
-        account,
-    ));
+    let service = Arc::new(
+        FunctionService::new(
+            Arc::new(store),
+            Arc::new(code),
+            CodeLimits::default(),
+            account,
+        )
+        .with_concurrency_limit(settings.max_concurrency),
+    );
+    service
+        .load_reservations()
+        .await
+        .context("reading reserved concurrency")?;
     let collected = service
         .collect_garbage()
         .await
@@ -71,6 +78,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         InvokerSettings::new(isolation, runtime_dir, settings.region.clone());
     invoker_settings.keep_alive = settings.keep_alive;
     invoker_settings.runtimes = settings.runtimes.clone();
+    if let Some(budget) = settings.memory_budget_mb {
+        invoker_settings.memory_budget_mb = budget;
+    }
     let invoker = Invoker::new(Arc::clone(&service), invoker_settings, sink);
     let credentials = (!settings.credentials.is_empty())
         .then(|| Arc::new(CredentialSet::new(settings.credentials.clone())));

@@ -50,6 +50,9 @@ pub trait FunctionStore: Send + Sync + 'static {
 
     /// Number of functions and the sum of their zipped code sizes (account usage).
     async fn usage(&self) -> Result<(u64, u64), StoreError>;
+
+    /// The sum of reserved concurrency over all functions except `excluding`.
+    async fn reserved_concurrency_total(&self, excluding: Option<&str>) -> Result<u64, StoreError>;
 }
 
 /// Layer versions. Version numbers start at 1 per layer name and are never reused.

@@ -32,6 +32,9 @@ pub struct FunctionRecord {
     pub last_version: u32,
     #[serde(default)]
     pub aliases: BTreeMap<String, AliasRecord>,
+    /// Reserved concurrency (`PutFunctionConcurrency`); 0 disables the function.
+    #[serde(default)]
+    pub reserved_concurrency: Option<u32>,
     /// Resource policies of versions and aliases, by qualifier.
     #[serde(default)]
     pub qualified_policies: BTreeMap<String, Vec<PolicyStatementRecord>>,

@@ -226,6 +226,21 @@ impl FunctionStore for SqliteStore {
         })
         .await
     }
+
+    async fn reserved_concurrency_total(&self, excluding: Option<&str>) -> Result<u64, StoreError> {
+        let excluding = excluding.unwrap_or("").to_owned();
+        self.with_conn(move |c| sum_reserved(c, &excluding)).await
+    }
+}
+
+fn sum_reserved(c: &Connection, excluding: &str) -> Result<u64, StoreError> {
+    let total: i64 = c.query_row(
+        "SELECT COALESCE(SUM(json_extract(body, '$.reserved_concurrency')), 0) FROM functions
+         WHERE name != ?1",
+        params![excluding],
+        |row| row.get(0),
+    )?;
+    Ok(total.max(0) as u64)
 }
 
 fn decode_layer(body: String) -> Result<LayerVersionRecord, StoreError> {

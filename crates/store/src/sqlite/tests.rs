@@ -48,6 +48,7 @@ fn record(name: &str, revision: &str) -> FunctionRecord {
         last_version: 0,
         aliases: BTreeMap::new(),
         qualified_policies: BTreeMap::new(),
+        reserved_concurrency: None,
         generation: 0,
     }
 }
@@ -287,5 +288,26 @@ async fn layer_versions_are_numbered_and_never_reused() {
             .await
             .expect("refs")
             .contains(&"ef".repeat(32))
+    );
+}
+
+#[tokio::test]
+async fn reserved_concurrency_sums_other_functions() {
+    let (_dir, store) = open();
+    for (name, reserved) in [("a", Some(10)), ("b", Some(5)), ("c", None)] {
+        let mut r = record(name, "r");
+        r.reserved_concurrency = reserved;
+        store.insert_function(&r).await.expect("insert");
+    }
+    assert_eq!(
+        store.reserved_concurrency_total(None).await.expect("sum"),
+        15
+    );
+    assert_eq!(
+        store
+            .reserved_concurrency_total(Some("a"))
+            .await
+            .expect("sum"),
+        5
     );
 }
