@@ -96,12 +96,9 @@ pub struct UpdateConfigurationInput {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateCodeInput {
-    pub zip_file: Option<String>,
-    #[serde(rename = "S3Bucket")]
-    pub s3_bucket: Option<String>,
-    #[serde(rename = "S3Key")]
-    pub s3_key: Option<String>,
-    pub image_uri: Option<String>,
+    /// UpdateFunctionCode takes the code members at the top level.
+    #[serde(flatten)]
+    pub code: CodeInput,
     pub architectures: Option<Vec<String>>,
     pub publish: Option<bool>,
     pub dry_run: Option<bool>,

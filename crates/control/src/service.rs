@@ -5,7 +5,7 @@
 use crate::code::{CodeDigest, CodeLimits, CodeStore, ZipRejection, inspect_zip};
 use crate::error::STALE_REVISION;
 use crate::input::{
-    AddPermissionInput, CreateFunctionInput, PublishVersionInput, UpdateCodeInput,
+    AddPermissionInput, CodeInput, CreateFunctionInput, PublishVersionInput, UpdateCodeInput,
     UpdateConfigurationInput,
 };
 use crate::names::{Account, FunctionRef, NameUse};
@@ -175,11 +175,7 @@ impl FunctionService {
         }
         let tags = input.tags.unwrap_or_default();
         tags::validate(&tags)?;
-        let code = input.code.ok_or_else(|| missing("Code"))?;
-        if code.s3_bucket.is_some() || code.s3_key.is_some() || code.image_uri.is_some() {
-            return Err(unsupported_code_source());
-        }
-        let zip = decode_zip(code.zip_file.as_deref())?;
+        let zip = zip_of(&input.code.ok_or_else(|| missing("Code"))?)?;
 
         let guard = self.code_lock.lock().await;
         if self.store.get_function(&name).await?.is_some() {
@@ -345,15 +341,12 @@ impl FunctionService {
         input: UpdateCodeInput,
     ) -> Result<VersionView, ControlError> {
         require_unqualified(reference, &self.account)?;
-        if input.s3_bucket.is_some() || input.s3_key.is_some() || input.image_uri.is_some() {
-            return Err(unsupported_code_source());
-        }
         let architectures = input
             .architectures
             .as_deref()
             .map(validate::architectures)
             .transpose()?;
-        let zip = decode_zip(input.zip_file.as_deref())?;
+        let zip = zip_of(&input.code)?;
         let current = self.record(reference).await?;
         check_revision(input.revision_id.as_deref(), &current.revision_id)?;
         if input.dry_run == Some(true) {
@@ -879,6 +872,14 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ControlError::Internal(format!("worker failed: {e}")))?
+}
+
+/// The zip of a `Code` member: only `ZipFile` is accepted.
+fn zip_of(code: &CodeInput) -> Result<Vec<u8>, ControlError> {
+    if code.s3_bucket.is_some() || code.s3_key.is_some() || code.image_uri.is_some() {
+        return Err(unsupported_code_source());
+    }
+    decode_zip(code.zip_file.as_deref())
 }
 
 pub(crate) fn decode_zip(zip_file: Option<&str>) -> Result<Vec<u8>, ControlError> {

@@ -60,19 +60,8 @@ impl LogCapture {
 
     /// Stores lines produced by the platform itself (START, END, REPORT, ...).
     pub async fn platform(&self, lines: &[String]) {
-        let now = now_ms();
         self.sink
-            .append(LogBatch {
-                group: self.group.clone(),
-                stream: self.stream.clone(),
-                events: lines
-                    .iter()
-                    .map(|line| LogEvent {
-                        timestamp_ms: now,
-                        message: line.clone(),
-                    })
-                    .collect(),
-            })
+            .append(batch_now(&self.group, &self.stream, lines))
             .await;
     }
 }
@@ -166,19 +155,8 @@ impl Collector {
         if lines.is_empty() {
             return;
         }
-        let now = now_ms();
         self.sink
-            .append(LogBatch {
-                group: self.group.clone(),
-                stream: self.stream.clone(),
-                events: lines
-                    .iter()
-                    .map(|message| LogEvent {
-                        timestamp_ms: now,
-                        message: message.clone(),
-                    })
-                    .collect(),
-            })
+            .append(batch_now(&self.group, &self.stream, &lines))
             .await;
         self.pending.extend(lines);
     }
@@ -204,6 +182,22 @@ async fn read_any(
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             other => return (ready, other),
         }
+    }
+}
+
+/// Log events for `lines`, stamped now.
+fn batch_now(group: &str, stream: &str, lines: &[String]) -> LogBatch {
+    let now = now_ms();
+    LogBatch {
+        group: group.to_owned(),
+        stream: stream.to_owned(),
+        events: lines
+            .iter()
+            .map(|message| LogEvent {
+                timestamp_ms: now,
+                message: message.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -241,15 +241,7 @@ impl Environment {
                 }
             }
             Some(Err(info)) => {
-                let kind = if self.process.oom_killed().await {
-                    "Runtime.OutOfMemory"
-                } else {
-                    "Runtime.ExitError"
-                };
-                let message = format!(
-                    "RequestId: {request_id} Error: Runtime exited with error: {}",
-                    info.describe()
-                );
+                let (kind, message) = self.exit_error(request_id, info).await;
                 self.init_lines.push(format!("{message}\n{kind}\n"));
                 error_body(kind, &message)
             }
@@ -352,15 +344,7 @@ impl Environment {
                 false,
             ),
             Ended::Exited(info) => {
-                let kind = if self.process.oom_killed().await {
-                    "Runtime.OutOfMemory"
-                } else {
-                    "Runtime.ExitError"
-                };
-                let message = format!(
-                    "RequestId: {request_id} Error: Runtime exited with error: {}",
-                    info.describe()
-                );
+                let (kind, message) = self.exit_error(request_id, info).await;
                 platform_lines.push(format!("{message}\n"));
                 platform_lines.push(format!("{kind}\n"));
                 (
@@ -429,6 +413,21 @@ impl Environment {
             tail: last_bytes(&tail.concat(), TAIL_BYTES),
             reusable,
         }
+    }
+
+    /// Lambda's error type and message for a runtime that exited: out of memory (from the
+    /// cgroup's OOM counter, not guessed from the signal) or any other exit.
+    async fn exit_error(&self, request_id: &str, info: ExitInfo) -> (&'static str, String) {
+        let kind = if self.process.oom_killed().await {
+            "Runtime.OutOfMemory"
+        } else {
+            "Runtime.ExitError"
+        };
+        let message = format!(
+            "RequestId: {request_id} Error: Runtime exited with error: {}",
+            info.describe()
+        );
+        (kind, message)
     }
 
     /// Whether the runtime is still alive (a frozen environment may have been killed meanwhile).
