@@ -8,13 +8,17 @@ import threading
 
 import pytest
 
-from invoke_support import OwnServer, api_error, deploy, invoke, zip_files
+import os
+
+from invoke_support import OwnServer, api_error, deploy, function_pids, invoke, wait_until, zip_files
 from lambent_util import recorded, unique
 
 SLEEPER = zip_files({
     "app.py": (
         "import time\n"
         "def handler(event, context):\n"
+        "    if event.get('seconds'):\n"
+        "        open('/tmp/running', 'w').close()\n"
         "    time.sleep(event.get('seconds', 0))\n"
         "    return {'ok': True}\n"
     ),
@@ -111,13 +115,11 @@ def test_reserved_limit_throttles_the_second_concurrent_call(own):
     thread = threading.Thread(target=long_call)
     thread.start()
     running.wait()
-    # The first call holds the only slot for 2 s; retry until our probe lands inside that window.
-    for _ in range(100):
-        status, code, _, _ = throttle_of(lam, name)
-        if status == 429:
-            break
-    else:
-        pytest.fail("the second concurrent call was never throttled")
+    # Probe only once the first call is really running in its environment (it marks /tmp).
+    assert wait_until(lambda: any(os.path.exists(f"/proc/{p}/root/tmp/running") for p in function_pids(name)),
+                      20), "the first call never started"
+    status, code, _, _ = throttle_of(lam, name)
+    assert status == 429
     assert code == "TooManyRequestsException"
     thread.join(30)
     assert result["first"].status == 200 and result["first"].function_error is None
@@ -142,3 +144,88 @@ def test_memory_budget_reclaims_idle_environments_before_throttling(own):
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert response["Error"]["Code"] == "TooManyRequestsException"
     assert response.get("Reason") == "ConcurrentInvocationLimitExceeded"
+
+
+PROVISIONED = zip_files({
+    "app.py": (
+        "import os\n"
+        "def handler(event, context):\n"
+        "    if event.get('crash'):\n"
+        "        os._exit(3)\n"
+        "    return {'init': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE'],\n"
+        "            'stream': os.environ['AWS_LAMBDA_LOG_STREAM_NAME']}\n"
+    ),
+})
+
+
+def wait_provisioned(lam, name, qualifier, allocated, timeout=30.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier)
+        if got["AllocatedProvisionedConcurrentExecutions"] == allocated and got["Status"] == "READY":
+            return got
+        time.sleep(0.1)
+    pytest.fail(f"provisioned concurrency of {name}:{qualifier} never reached {allocated}: {got}")
+
+
+def test_provisioned_environments_are_ready_before_the_first_call(own):
+    lam = own.lam
+    name = unique("prov")
+    deploy(lam, name, PROVISIONED, "python3.12", "app.handler", MemorySize=256)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    put = lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live",
+                                                 ProvisionedConcurrentExecutions=2)
+    want = recorded(CONCURRENCY, "TestLambdaProvisionedConcurrency::test_lambda_provisioned_lifecycle",
+                    "put_provisioned_on_version")
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert set(put) - {"ResponseMetadata"} == set(want) - {"ResponseMetadata"}
+    wait_provisioned(lam, name, "live", 2)
+    first = invoke(lam, name, qualifier="live")
+    assert first.json()["init"] == "provisioned-concurrency"
+    assert first.executed_version == version
+    assert "Init Duration" not in first.log, first.log
+    assert f"[{version}]" in first.json()["stream"]
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
+    assert [c["FunctionArn"].rsplit(":", 1)[1] for c in listed] == ["live"]
+
+    # A provisioned environment that dies is re-created.
+    crashed = invoke(lam, name, {"crash": True}, qualifier="live", tail=False)
+    assert crashed.function_error == "Unhandled"
+    wait_provisioned(lam, name, "live", 2)
+
+    # The same version cannot get a second configuration through its alias.
+    status, code, message, _ = api_error(lam.put_provisioned_concurrency_config, FunctionName=name,
+                                         Qualifier=version, ProvisionedConcurrentExecutions=1)
+    assert (status, code) == (409, "ResourceConflictException"), (status, code, message)
+
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    status, code, message, _ = api_error(lam.get_provisioned_concurrency_config, FunctionName=name,
+                                         Qualifier="live")
+    assert (status, code, message) == (404, "ProvisionedConcurrencyConfigNotFoundException",
+                                       "No Provisioned Concurrency Config found for this function")
+
+
+def test_provisioned_concurrency_errors(own):
+    lam = own.lam
+    name = unique("provx")
+    deploy(lam, name, PROVISIONED, "python3.12", "app.handler", MemorySize=256)
+    lam.publish_version(FunctionName=name)
+    status, code, message, _ = api_error(lam.put_provisioned_concurrency_config, FunctionName=name,
+                                         Qualifier="$LATEST", ProvisionedConcurrentExecutions=1)
+    assert (status, code) == (400, "InvalidParameterValueException")
+    assert message == "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+    status, code, message, _ = api_error(lam.get_provisioned_concurrency_config, FunctionName=name,
+                                         Qualifier="noalias")
+    want = recorded(CONCURRENCY, "TestLambdaProvisionedConcurrency::test_provisioned_concurrency_exceptions",
+                    "get_provisioned_qualifier_doesnotexist")
+    assert (status, code) == (404, want["Error"]["Code"])
+    assert message == f"Cannot find alias arn: arn:aws:lambda:us-east-1:000000000000:function:{name}:noalias"
+    status, code, message, _ = api_error(lam.get_provisioned_concurrency_config, FunctionName=name,
+                                         Qualifier="10")
+    assert (status, code) == (404, "ResourceNotFoundException")
+    assert message == f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}:10"
+    status, code, message, _ = api_error(lam.get_provisioned_concurrency_config, FunctionName=name,
+                                         Qualifier="1")
+    assert (status, code) == (404, "ProvisionedConcurrencyConfigNotFoundException")

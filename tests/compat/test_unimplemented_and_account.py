@@ -23,8 +23,6 @@ UNIMPLEMENTED = [
      {"FunctionName": "{fn}", "MaximumRetryAttempts": 1}),
     ("list_code_signing_configs", "ListCodeSigningConfigs", {}),
     ("get_layer_version_policy", "GetLayerVersionPolicy", {"LayerName": "lyr", "VersionNumber": 1}),
-    ("get_provisioned_concurrency_config", "GetProvisionedConcurrencyConfig",
-     {"FunctionName": "{fn}", "Qualifier": "1"}),
 ]
 
 

@@ -75,7 +75,9 @@ impl From<ControlError> for ApiError {
             ControlError::Validation(_)
             | ControlError::InvalidParameterValue(_)
             | ControlError::PolicyLengthExceeded(_) => StatusCode::BAD_REQUEST,
-            ControlError::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            ControlError::ResourceNotFound(_) | ControlError::ProvisionedConfigNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             ControlError::RequestEntityTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ControlError::ResourceConflict(_) => StatusCode::CONFLICT,
             ControlError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,

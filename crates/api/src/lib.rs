@@ -13,6 +13,7 @@ mod functions;
 mod invoke;
 mod layers;
 mod permissions;
+mod provisioned;
 mod query;
 pub mod sigv4;
 mod tagging;
@@ -88,6 +89,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/2019-09-30/functions/{name}/concurrency",
             get(concurrency::get),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            get(provisioned::get_or_list)
+                .put(provisioned::put)
+                .delete(provisioned::delete),
         )
         .route("/2018-10-31/layers", get(layers::list_or_find))
         .route("/2018-10-31/layers/", get(layers::list_or_find))

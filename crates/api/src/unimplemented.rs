@@ -64,21 +64,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
         "GetFunctionConcurrency",
     ),
     (
-        "PUT",
-        r"/2019-09-30/functions/[^/]+/provisioned-concurrency",
-        "PutProvisionedConcurrencyConfig",
-    ),
-    (
-        "GET",
-        r"/2019-09-30/functions/[^/]+/provisioned-concurrency",
-        "GetProvisionedConcurrencyConfig",
-    ),
-    (
-        "DELETE",
-        r"/2019-09-30/functions/[^/]+/provisioned-concurrency",
-        "DeleteProvisionedConcurrencyConfig",
-    ),
-    (
         "GET",
         r"/2019-09-25/functions/[^/]+/event-invoke-config/list",
         "ListFunctionEventInvokeConfigs",
@@ -288,11 +273,8 @@ mod tests {
     fn every_pattern_compiles_and_matches() {
         assert_eq!(MATCHERS.len(), OPERATIONS.len());
         assert_eq!(
-            operation_for(
-                &Method::GET,
-                "/2019-09-30/functions/f/provisioned-concurrency"
-            ),
-            Some("GetProvisionedConcurrencyConfig")
+            operation_for(&Method::GET, "/2021-10-31/functions/f/url"),
+            Some("GetFunctionUrlConfig")
         );
         assert_eq!(
             operation_for(

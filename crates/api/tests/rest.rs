@@ -216,18 +216,12 @@ async fn list_paginates_with_markers() {
 #[tokio::test]
 async fn unimplemented_operations_are_named_and_unknown_paths_are_lambda_shaped() {
     let s = server(None);
-    let versions = call(
-        &s.app,
-        "GET",
-        "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1",
-        None,
-    )
-    .await;
-    assert_eq!(versions.status, StatusCode::NOT_IMPLEMENTED);
+    let url = call(&s.app, "GET", "/2021-10-31/functions/f/url", None).await;
+    assert_eq!(url.status, StatusCode::NOT_IMPLEMENTED);
     assert!(
-        versions.body["message"]
+        url.body["message"]
             .as_str()
-            .is_some_and(|m| m.contains("GetProvisionedConcurrencyConfig"))
+            .is_some_and(|m| m.contains("GetFunctionUrlConfig"))
     );
     let unknown = call(&s.app, "GET", "/nothing/here", None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);

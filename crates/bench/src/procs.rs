@@ -93,6 +93,9 @@ impl FloorServer {
     }
 }
 
+/// `--memory-budget` of the benchmark servers: room for 100 environments of 1769 MB.
+pub const MEMORY_BUDGET_MB: u32 = 200_000;
+
 /// A `lambent serve` process with its own data directory, log captured to a file.
 pub struct Lambent {
     pub proc: Proc,
@@ -114,6 +117,9 @@ impl Lambent {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .args(["--isolation", isolation, "--keep-alive", "30m"])
+            // Admission counts MemorySize, not memory used: the default budget (80 % of RAM)
+            // admits only ten 1769 MB environments on a 23 GiB machine; S2 and S4 need 100.
+            .args(["--memory-budget", &MEMORY_BUDGET_MB.to_string()])
             // No lambent.toml from the caller's directory, no inherited LAMBENT_* settings.
             .current_dir(&dir)
             .env_clear()

@@ -114,6 +114,7 @@ impl FunctionService {
             let mut next = current.clone();
             next.aliases.remove(name);
             next.qualified_policies.remove(name);
+            next.provisioned.remove(name);
             Ok((next, ()))
         })
         .await?;

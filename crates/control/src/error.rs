@@ -26,6 +26,9 @@ pub enum ControlError {
     /// The resource policy would exceed 20 KB (`PolicyLengthExceededException`, 400).
     #[error("{0}")]
     PolicyLengthExceeded(String),
+    /// `ProvisionedConcurrencyConfigNotFoundException` (404).
+    #[error("{0}")]
+    ProvisionedConfigNotFound(String),
     /// Something went wrong on our side (`ServiceException`, 500).
     #[error("{0}")]
     Internal(String),
@@ -42,6 +45,9 @@ impl ControlError {
             ControlError::PreconditionFailed(_) => "PreconditionFailedException",
             ControlError::PolicyLengthExceeded(_) => "PolicyLengthExceededException",
             ControlError::RequestEntityTooLarge(_) => "RequestEntityTooLargeException",
+            ControlError::ProvisionedConfigNotFound(_) => {
+                "ProvisionedConcurrencyConfigNotFoundException"
+            }
             ControlError::Internal(_) => "ServiceException",
         }
     }

@@ -14,6 +14,7 @@ pub mod input;
 mod layers;
 mod names;
 mod policy;
+mod provisioned;
 mod qualifier;
 mod service;
 mod tags;
@@ -23,6 +24,7 @@ mod views;
 pub use concurrency::MIN_UNRESERVED_CONCURRENCY;
 pub use error::ControlError;
 pub use names::{Account, FunctionRef, NameUse};
+pub use provisioned::{ProvisionedTarget, ProvisionedView};
 pub use service::{FunctionChanged, FunctionService, MAX_LIST_ITEMS, ResolvedFunction};
 pub use views::{AliasView, LayerVersionView, VersionView};
 

@@ -199,6 +199,7 @@ impl FunctionService {
             aliases: BTreeMap::new(),
             qualified_policies: BTreeMap::new(),
             reserved_concurrency: None,
+            provisioned: BTreeMap::new(),
             generation: 0,
         };
         let published = if input.publish == Some(true) {
@@ -424,6 +425,7 @@ impl FunctionService {
                     let mut next = current.clone();
                     next.versions.remove(&n);
                     next.qualified_policies.remove(&n.to_string());
+                    next.provisioned.remove(&n.to_string());
                     Ok((next, ()))
                 })
                 .await?;

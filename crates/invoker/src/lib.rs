@@ -13,6 +13,7 @@ mod environment;
 mod live;
 mod logs;
 mod pool;
+mod provisioned;
 mod report;
 mod settings;
 

@@ -4,14 +4,18 @@
 use crate::admission::{Admission, ThrottleReason};
 use crate::environment::{Environment, StartError};
 use crate::live::LiveEnvironments;
+use crate::provisioned::{Allocations, ProvisionedKey};
 use crate::settings::InvokerSettings;
 use crate::{InvokeError, InvokeRequest, InvokeResponse, MAX_SYNC_PAYLOAD};
-use lambent_control::{FunctionService, ResolvedFunction};
+use lambent_control::{FunctionRef, FunctionService, ProvisionedTarget, ResolvedFunction};
 use lambent_telemetry::LogSink;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How often provisioned-concurrency configurations are brought to their requested size.
+const PROVISIONING_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long shutdown waits for environments to be torn down.
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -28,6 +32,7 @@ pub struct Invoker {
     live: LiveEnvironments,
     /// Set when running invocations must stop (server shutdown after its grace period).
     stop: tokio::sync::watch::Sender<bool>,
+    allocations: Allocations,
 }
 
 struct Idle {
@@ -52,6 +57,7 @@ impl Invoker {
             admission: Admission::default(),
             live: LiveEnvironments::default(),
             stop: tokio::sync::watch::channel(false).0,
+            allocations: Allocations::default(),
         });
         invoker.spawn_maintenance();
         invoker
@@ -93,6 +99,7 @@ impl Invoker {
                     &self.settings,
                     self.sink.clone(),
                     self.live.guard(),
+                    None,
                     &request_id,
                 )
                 .await
@@ -220,6 +227,7 @@ impl Invoker {
                     .flat_map(|(name, list)| {
                         list.iter()
                             .enumerate()
+                            .filter(|(_, e)| e.environment.pinned_key().is_none())
                             .map(move |(i, e)| (name.clone(), i, e.since))
                     })
                     .min_by_key(|(_, _, since)| *since);
@@ -238,29 +246,122 @@ impl Invoker {
         }
     }
 
-    fn retire_function(&self, function: &str) {
-        let retired = self
-            .idle
-            .lock()
-            .ok()
-            .and_then(|mut idle| idle.remove(function));
+    /// Stops the idle environments for which `retire` says so.
+    fn retire_idle_where(&self, retire: impl Fn(&str, &Idle) -> bool) {
+        let mut retired = Vec::new();
+        if let Ok(mut idle) = self.idle.lock() {
+            for (function, list) in idle.iter_mut() {
+                let (gone, kept): (Vec<Idle>, Vec<Idle>) =
+                    list.drain(..).partition(|i| retire(function, i));
+                *list = kept;
+                retired.extend(gone);
+            }
+            idle.retain(|_, list| !list.is_empty());
+        }
         drop(retired);
+    }
+
+    /// A function changed: its on-demand environments may run stale code or configuration.
+    /// Provisioned ones run published versions, which never change; the reconciler retires
+    /// them if their configuration goes away.
+    fn retire_function(&self, function: &str) {
+        self.retire_idle_where(|f, i| f == function && i.environment.pinned_key().is_none());
     }
 
     fn reap_expired(&self) {
         let keep_alive = self.settings.keep_alive;
-        let mut expired = Vec::new();
-        if let Ok(mut idle) = self.idle.lock() {
-            for list in idle.values_mut() {
-                let (old, young): (Vec<Idle>, Vec<Idle>) = list
-                    .drain(..)
-                    .partition(|i| i.since.elapsed() >= keep_alive);
-                *list = young;
-                expired.extend(old);
+        self.retire_idle_where(|_, i| {
+            i.environment.pinned_key().is_none() && i.since.elapsed() >= keep_alive
+        });
+    }
+
+    /// Initialised environments of a provisioned-concurrency configuration.
+    pub fn provisioned_allocated(&self, function: &str, qualifier: &str) -> usize {
+        self.allocations
+            .allocated(&(function.to_owned(), qualifier.to_owned()))
+    }
+
+    /// Brings every provisioned-concurrency configuration to its requested number of
+    /// environments: starts missing ones (also those that died) and stops surplus ones.
+    async fn reconcile_provisioned(&self) {
+        let targets = match self.service.provisioned_targets().await {
+            Ok(targets) => targets,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading provisioned concurrency failed");
+                return;
             }
-            idle.retain(|_, list| !list.is_empty());
+        };
+        let wanted: HashMap<ProvisionedKey, &ProvisionedTarget> = targets
+            .iter()
+            .map(|t| ((t.function.clone(), t.qualifier.clone()), t))
+            .collect();
+        // Surplus: configurations removed or lowered. Stop that many idle ones (busy ones are
+        // caught on a later pass).
+        let excess: std::cell::RefCell<HashMap<ProvisionedKey, usize>> = Default::default();
+        self.retire_idle_where(|_, i| {
+            let Some(key) = i.environment.pinned_key() else {
+                return false;
+            };
+            let mut excess = excess.borrow_mut();
+            let left = excess.entry(key.clone()).or_insert_with(|| {
+                let requested = wanted.get(key).map_or(0, |t| t.requested as usize);
+                self.allocations.allocated(key).saturating_sub(requested)
+            });
+            if *left > 0 {
+                *left -= 1;
+                true
+            } else {
+                false
+            }
+        });
+        for (key, target) in wanted {
+            let missing =
+                (target.requested as usize).saturating_sub(self.allocations.allocated(&key));
+            for _ in 0..missing {
+                if let Err(e) = self.start_provisioned(&key, target).await {
+                    tracing::warn!(function = %key.0, qualifier = %key.1, error = %e,
+                        "starting a provisioned environment failed");
+                    break;
+                }
+            }
         }
-        drop(expired);
+    }
+
+    async fn start_provisioned(
+        &self,
+        key: &ProvisionedKey,
+        target: &ProvisionedTarget,
+    ) -> Result<(), InvokeError> {
+        let function = self
+            .service
+            .resolve(&FunctionRef {
+                name: target.function.clone(),
+                qualifier: Some(target.version.clone()),
+            })
+            .await?;
+        let permit = self.reserve_memory(function.config.memory_mb)?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = Environment::start(
+            &function,
+            fingerprint(&function),
+            &self.settings,
+            self.sink.clone(),
+            self.live.guard(),
+            Some(self.allocations.pin(key)),
+            &request_id,
+        )
+        .await
+        .map_err(|e| InvokeError::Service(e.to_string()))?;
+        match started {
+            Ok(environment) => {
+                self.put_idle(&function.name, environment, permit);
+                Ok(())
+            }
+            Err(failure) => Err(InvokeError::Service(format!(
+                "initialisation failed: {}",
+                String::from_utf8_lossy(&failure.payload)
+            ))),
+        }
     }
 
     /// Retires environments when their function changes, and reaps idle ones.
@@ -281,6 +382,17 @@ impl Invoker {
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROVISIONING_PERIOD);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(invoker) => invoker.reconcile_provisioned().await,
+                    None => return,
                 }
             }
         });

@@ -14,7 +14,7 @@ mod sqlite;
 pub use error::StoreError;
 pub use records::{
     AliasRecord, FunctionConfig, FunctionRecord, LayerRef, LayerVersionRecord, LoggingSettings,
-    PolicyStatementRecord, StateInfo, VersionRecord,
+    PolicyStatementRecord, ProvisionedRecord, StateInfo, VersionRecord,
 };
 pub use sqlite::SqliteStore;
 

@@ -32,6 +32,9 @@ pub struct FunctionRecord {
     pub last_version: u32,
     #[serde(default)]
     pub aliases: BTreeMap<String, AliasRecord>,
+    /// Provisioned concurrency requested per qualifier (a version or an alias).
+    #[serde(default)]
+    pub provisioned: BTreeMap<String, ProvisionedRecord>,
     /// Reserved concurrency (`PutFunctionConcurrency`); 0 disables the function.
     #[serde(default)]
     pub reserved_concurrency: Option<u32>,
@@ -61,6 +64,13 @@ pub struct VersionRecord {
     #[serde(default)]
     pub code_unzipped_size: u64,
     pub revision_id: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A provisioned-concurrency configuration: environments kept initialised ahead of calls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionedRecord {
+    pub requested: u32,
     pub last_modified: DateTime<Utc>,
 }
 

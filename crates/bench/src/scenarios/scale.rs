@@ -87,16 +87,18 @@ pub async fn s4(ctx: &mut Ctx) -> Result<()> {
         let failed: usize = reps.iter().map(|r| n - r.ok).sum();
         let detail = format!(
             "{pairs} repetition(s), interleaved. Per repetition: successful responses {ok:?} of \
-             {n}, distinct environments {distinct:?}, non-2xx {statuses}. Lambent caps the whole \
-             server at 64 environments and answers requests beyond that with 429 \
-             TooManyRequests at once (no queueing), so at most 64 of the {n} can succeed; the \
-             value is the last *successful* response minus the handler's 1 s. Floor: {n} runtime \
+             {n}, distinct environments {distinct:?}, non-2xx {statuses}. The server ran with its \
+             default account concurrency (1000) and --memory-budget {budget} MB (the default, 80 % \
+             of RAM, admits only ten 1769 MB environments here); a request it cannot admit is \
+             answered 429 at once. The value is the last *successful* response minus the \
+             handler's 1 s. Floor: {n} runtime \
              processes spawned at once outside any sandbox until each polled /next (median \
              of the 50th ready {:.2} s); spread Lambent {}, floor {}",
             median(&floor_p50s),
             spread(&values, |v| format!("{v:.2} s")),
             spread(&floors, |v| format!("{v:.2} s")),
             pairs = p.s4_pairs,
+            budget = crate::procs::MEMORY_BUDGET_MB,
             ok = reps.iter().map(|r| r.ok).collect::<Vec<_>>(),
             distinct = reps.iter().map(|r| r.distinct).collect::<Vec<_>>(),
             statuses = reps

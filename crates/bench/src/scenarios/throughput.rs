@@ -162,6 +162,16 @@ async fn cell(ctx: &mut Ctx, rt: Rt, c: usize, envs: usize) -> Result<()> {
         secs = p.s2_secs,
     );
     let metric = format!("c={c}, {envs} env{}", if envs == 1 { "" } else { "s" });
+    let detail = if envs == 1 {
+        format!(
+            "{detail}. One environment = ReservedConcurrentExecutions 1 (PutFunctionConcurrency): \
+             as on Lambda, requests beyond it are throttled with 429 at once, not queued, and \
+             the closed-loop client sends its next request right away; invokes/s counts \
+             successful invokes only. The floor queues all {c} connections on its one runtime"
+        )
+    } else {
+        detail
+    };
     let mut row = Row::measured(
         RowSpec {
             id: "S2",
@@ -177,7 +187,7 @@ async fn cell(ctx: &mut Ctx, rt: Rt, c: usize, envs: usize) -> Result<()> {
     )
     .with_reps(l_rate, f_rate);
     if l_errors > 0 {
-        row = row.fail_because("errors");
+        row = row.fail_because(if envs == 1 { "throttled" } else { "errors" });
     }
     ctx.push(row);
     api::delete(&mut control, &name).await?;

@@ -8,6 +8,7 @@ mod sandboxed;
 
 use crate::live::LiveGuard;
 use crate::logs::{LogCapture, now_ms};
+use crate::provisioned::{PinnedSlot, ProvisionedKey};
 use crate::report::{self, Report};
 use crate::settings::InvokerSettings;
 use bytes::Bytes;
@@ -48,6 +49,8 @@ pub struct Environment {
     init_lines: Vec<String>,
     /// Set until the first invocation reports it (cold start).
     init_duration: Option<Duration>,
+    /// Present when this is one of a provisioned-concurrency configuration's environments.
+    pinned: Option<PinnedSlot>,
 }
 
 /// What an invocation produced.
@@ -84,6 +87,7 @@ impl Environment {
         settings: &InvokerSettings,
         sink: LogSink,
         live: LiveGuard,
+        pinned: Option<PinnedSlot>,
         request_id: &str,
     ) -> Result<Result<Environment, InitFailure>, StartError> {
         let config = &function.config;
@@ -110,7 +114,18 @@ impl Environment {
         let env_for = |api_address: &str| {
             let mut env: std::collections::BTreeMap<String, String> =
                 launch.env.iter().cloned().collect();
-            env.extend(lambda_variables(function, settings, &stream, api_address));
+            let initialization = if pinned.is_some() {
+                "provisioned-concurrency"
+            } else {
+                "on-demand"
+            };
+            env.extend(lambda_variables(
+                function,
+                settings,
+                &stream,
+                api_address,
+                initialization,
+            ));
             env.extend(config.environment.clone());
             env.into_iter().collect::<Vec<(String, String)>>()
         };
@@ -187,6 +202,7 @@ impl Environment {
             logs,
             init_lines: vec![init_start],
             init_duration: None,
+            pinned,
         };
         match environment
             .run_init(settings.init_timeout, request_id)
@@ -201,7 +217,13 @@ impl Environment {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "environment initialised"
                 );
-                environment.init_duration = Some(started.elapsed());
+                // Provisioned environments are initialised ahead of any call: Lambda reports no
+                // Init Duration for the calls they serve.
+                if environment.pinned.is_none() {
+                    environment.init_duration = Some(started.elapsed());
+                } else {
+                    environment.init_lines.clear();
+                }
                 Ok(Ok(environment))
             }
             Err(payload) => {
@@ -430,6 +452,11 @@ impl Environment {
         (kind, message)
     }
 
+    /// The provisioned-concurrency configuration this environment belongs to, if any.
+    pub fn pinned_key(&self) -> Option<&ProvisionedKey> {
+        self.pinned.as_ref().map(|slot| &slot.key)
+    }
+
     /// Whether the runtime is still alive (a frozen environment may have been killed meanwhile).
     pub fn alive(&self) -> bool {
         self.process.exited().borrow().is_none()
@@ -468,6 +495,7 @@ fn lambda_variables(
     settings: &InvokerSettings,
     stream: &str,
     runtime_api: &str,
+    initialization_type: &str,
 ) -> Vec<(String, String)> {
     let config = &function.config;
     let mut vars: Vec<(String, String)> = [
@@ -476,7 +504,7 @@ fn lambda_variables(
         ("AWS_DEFAULT_REGION", settings.region.as_str()),
         ("AWS_LAMBDA_FUNCTION_NAME", function.name.as_str()),
         ("AWS_LAMBDA_FUNCTION_VERSION", function.version.as_str()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", initialization_type),
         ("AWS_LAMBDA_LOG_GROUP_NAME", config.logging.log_group.as_str()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
         ("AWS_LAMBDA_RUNTIME_API", runtime_api),
