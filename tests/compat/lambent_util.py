@@ -474,7 +474,7 @@ def download(url: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# Recorded AWS responses (shared/conformance/aws-snapshots)
+# Recorded AWS responses (tests/conformance/aws-snapshots)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -482,8 +482,7 @@ def snapshots_dir() -> Path:
     candidates = []
     if os.environ.get("LAMBENT_AWS_SNAPSHOTS"):
         candidates.append(Path(os.environ["LAMBENT_AWS_SNAPSHOTS"]))
-    candidates.append(REPO_ROOT.parent / "shared" / "conformance" / "aws-snapshots")
-    candidates.append(REPO_ROOT / "shared" / "conformance" / "aws-snapshots")
+    candidates.append(REPO_ROOT / "tests" / "conformance" / "aws-snapshots")
     for c in candidates:
         if (c / "function_crud.json").is_file():
             return c
