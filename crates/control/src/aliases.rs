@@ -25,6 +25,13 @@ impl FunctionService {
             .clone()
             .ok_or_else(|| ControlError::null_member("functionVersion"))?;
         let weights = weights_of(&input)?;
+        if self.store.get_function(&reference.name).await?.is_none() {
+            // Lambda names the version the alias was to point to.
+            return Err(ControlError::ResourceNotFound(format!(
+                "Function not found: {}",
+                self.account.qualified_arn(&reference.name, Some(&version))
+            )));
+        }
         let (record, ()) = self
             .mutate(&unqualified(reference), |current| {
                 self.check_alias_target(current, &version, &weights)?;

@@ -203,7 +203,7 @@ impl FunctionService {
 
     /// Lambda names a missing alias "Cannot find alias arn: …" and a missing version "Function
     /// not found: …".
-    fn missing_target(&self, reference: &FunctionRef) -> ControlError {
+    pub(crate) fn missing_target(&self, reference: &FunctionRef) -> ControlError {
         match Target::of(reference.qualifier.as_deref()) {
             Target::Alias(alias) => ControlError::ResourceNotFound(format!(
                 "Cannot find alias arn: {}",

@@ -214,8 +214,9 @@ impl FunctionService {
             Err(StoreError::AlreadyExists) => return Err(self.already_exists(&name)),
             Err(e) => return Err(e.into()),
         }
+        // Lambda answers with the new version's configuration under the unqualified ARN.
         Ok(match published {
-            Some(n) => version_view(&record, n, Some(n.to_string()))?,
+            Some(n) => version_view(&record, n, None)?,
             None => latest_view(&record, None),
         })
     }
@@ -402,9 +403,14 @@ impl FunctionService {
                 ))
             }
             Target::Version(n) => {
-                self.mutate(reference, |current| {
+                let unqualified = FunctionRef {
+                    name: reference.name.clone(),
+                    qualifier: None,
+                };
+                self.mutate(&unqualified, |current| {
                     if !current.versions.contains_key(&n) {
-                        return Err(reference.not_found(&self.account));
+                        // Deleting a version that is not there succeeds, as on Lambda.
+                        return Ok((current.clone(), ()));
                     }
                     let users: Vec<&str> = current
                         .aliases
@@ -569,7 +575,7 @@ impl FunctionService {
         let text = statement.statement.to_string();
         self.mutate(reference, |current| {
             check_revision(input.revision_id.as_deref(), &current.revision_id)?;
-            self.require_target(current, reference)?;
+            self.require_policy_target(current, reference)?;
             let mut next = current.clone();
             policy::add(policy_of(&mut next, reference), statement.clone())?;
             next.revision_id = new_revision();
@@ -587,7 +593,7 @@ impl FunctionService {
     ) -> Result<(), ControlError> {
         self.mutate(reference, |current| {
             check_revision(revision_id, &current.revision_id)?;
-            self.require_target(current, reference)?;
+            self.require_policy_target(current, reference)?;
             let mut next = current.clone();
             policy::remove(policy_of(&mut next, reference), statement_id)?;
             next.revision_id = new_revision();
@@ -609,7 +615,7 @@ impl FunctionService {
             .get_function(&reference.name)
             .await?
             .ok_or_else(not_found)?;
-        self.require_target(&record, reference)?;
+        self.require_policy_target(&record, reference)?;
         let revision = record.revision_id.clone();
         let document = policy::document(policy_of(&mut record, reference)).ok_or_else(not_found)?;
         Ok((document, revision))
@@ -649,6 +655,16 @@ impl FunctionService {
         } else {
             Err(reference.not_found(&self.account))
         }
+    }
+
+    /// Like [`Self::require_target`], with the policy operations' wording for a missing alias.
+    fn require_policy_target(
+        &self,
+        record: &FunctionRecord,
+        reference: &FunctionRef,
+    ) -> Result<(), ControlError> {
+        self.require_target(record, reference)
+            .map_err(|_| self.missing_target(reference))
     }
 
     /// The configuration a reference shows: an alias shows its primary version.
@@ -728,22 +744,24 @@ impl FunctionService {
 /// Publishes `$LATEST` as a new version, or returns the newest version if nothing changed since
 /// it was published (as Lambda does).
 fn publish_into(record: &mut FunctionRecord, description: Option<String>) -> u32 {
+    if let Some((n, newest)) = record.versions.iter().next_back()
+        && newest.published_at_revision.as_deref() == Some(record.revision_id.as_str())
+    {
+        return *n;
+    }
     let mut config = record.config.clone();
     if let Some(description) = description {
         config.description = description;
     }
-    if let Some((n, newest)) = record.versions.iter().next_back()
-        && newest.code_sha256_hex == record.code_sha256_hex
-        && same_except_description(&newest.config, &record.config)
-    {
-        return *n;
-    }
+    // Publishing is a change of the function: $LATEST gets a new RevisionId, as on Lambda.
+    record.revision_id = new_revision();
     record.last_version += 1;
     let version = record.last_version;
     record.versions.insert(
         version,
         VersionRecord {
             config,
+            published_at_revision: Some(record.revision_id.clone()),
             code_sha256_hex: record.code_sha256_hex.clone(),
             code_size: record.code_size,
             code_unzipped_size: record.code_unzipped_size,
@@ -752,12 +770,6 @@ fn publish_into(record: &mut FunctionRecord, description: Option<String>) -> u32
         },
     );
     version
-}
-
-fn same_except_description(a: &FunctionConfig, b: &FunctionConfig) -> bool {
-    let mut a = a.clone();
-    a.description.clone_from(&b.description);
-    &a == b
 }
 
 /// Chooses the version an alias invocation runs: each additional version with its weight, the

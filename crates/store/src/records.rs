@@ -59,6 +59,10 @@ impl FunctionRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VersionRecord {
     pub config: FunctionConfig,
+    /// `$LATEST`'s RevisionId right after this version was published: while it is unchanged,
+    /// publishing again returns this version instead of creating an identical one.
+    #[serde(default)]
+    pub published_at_revision: Option<String>,
     pub code_sha256_hex: String,
     pub code_size: u64,
     #[serde(default)]

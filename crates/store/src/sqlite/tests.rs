@@ -208,6 +208,7 @@ async fn versions_keep_their_code_referenced() {
         1,
         crate::VersionRecord {
             config: r.config.clone(),
+            published_at_revision: None,
             code_sha256_hex: old.clone(),
             code_size: 10,
             code_unzipped_size: 10,
