@@ -141,30 +141,22 @@ impl FunctionService {
     /// Every configuration of every function, resolved to the version its environments run.
     pub async fn provisioned_targets(&self) -> Result<Vec<ProvisionedTarget>, ControlError> {
         let mut targets = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self.store.list_functions(marker.as_deref(), 200).await?;
-            let Some(last) = page.last().map(|r| r.name.clone()) else {
-                break;
-            };
-            for record in &page {
-                for (qualifier, config) in &record.provisioned {
-                    let version = match Target::of(Some(qualifier)) {
-                        Target::Alias(alias) => match record.aliases.get(&alias) {
-                            Some(a) => a.function_version.clone(),
-                            None => continue,
-                        },
-                        _ => qualifier.clone(),
-                    };
-                    targets.push(ProvisionedTarget {
-                        function: record.name.clone(),
-                        qualifier: qualifier.clone(),
-                        version,
-                        requested: config.requested,
-                    });
-                }
+        for record in self.store.functions_with_provisioning().await? {
+            for (qualifier, config) in &record.provisioned {
+                let version = match Target::of(Some(qualifier)) {
+                    Target::Alias(alias) => match record.aliases.get(&alias) {
+                        Some(a) => a.function_version.clone(),
+                        None => continue,
+                    },
+                    _ => qualifier.clone(),
+                };
+                targets.push(ProvisionedTarget {
+                    function: record.name.clone(),
+                    qualifier: qualifier.clone(),
+                    version,
+                    requested: config.requested,
+                });
             }
-            marker = Some(last);
         }
         Ok(targets)
     }

@@ -51,6 +51,9 @@ pub trait FunctionStore: Send + Sync + 'static {
     /// Number of functions and the sum of their zipped code sizes (account usage).
     async fn usage(&self) -> Result<(u64, u64), StoreError>;
 
+    /// The functions that have at least one provisioned-concurrency configuration.
+    async fn functions_with_provisioning(&self) -> Result<Vec<FunctionRecord>, StoreError>;
+
     /// The sum of reserved concurrency over all functions except `excluding`.
     async fn reserved_concurrency_total(&self, excluding: Option<&str>) -> Result<u64, StoreError>;
 }

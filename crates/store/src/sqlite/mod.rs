@@ -227,6 +227,24 @@ impl FunctionStore for SqliteStore {
         .await
     }
 
+    async fn functions_with_provisioning(&self) -> Result<Vec<FunctionRecord>, StoreError> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{SELECT_FUNCTION} WHERE json_extract(body, '$.provisioned') NOT IN ('{{}}')
+                 ORDER BY name"
+            ))?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(body, generation)| decode(body, generation))
+                .collect()
+        })
+        .await
+    }
+
     async fn reserved_concurrency_total(&self, excluding: Option<&str>) -> Result<u64, StoreError> {
         let excluding = excluding.unwrap_or("").to_owned();
         self.with_conn(move |c| sum_reserved(c, &excluding)).await

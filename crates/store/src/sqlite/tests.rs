@@ -313,3 +313,29 @@ async fn reserved_concurrency_sums_other_functions() {
         5
     );
 }
+
+#[tokio::test]
+async fn finds_only_functions_with_provisioning() {
+    let (_dir, store) = open();
+    store
+        .insert_function(&record("plain", "r"))
+        .await
+        .expect("insert");
+    let mut provisioned = record("warm", "r");
+    provisioned.provisioned.insert(
+        "1".into(),
+        crate::ProvisionedRecord {
+            requested: 2,
+            last_modified: chrono::Utc::now(),
+        },
+    );
+    store.insert_function(&provisioned).await.expect("insert");
+    let names: Vec<String> = store
+        .functions_with_provisioning()
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["warm"]);
+}
