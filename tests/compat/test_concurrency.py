@@ -229,3 +229,24 @@ def test_provisioned_concurrency_errors(own):
     status, code, message, _ = api_error(lam.get_provisioned_concurrency_config, FunctionName=name,
                                          Qualifier="1")
     assert (status, code) == (404, "ProvisionedConcurrencyConfigNotFoundException")
+
+
+def test_scaling_view_counts_cold_starts_and_throttles(own):
+    """GET /_lambent/scaling: Lambent's own per-function view for operators and metrics."""
+    import json
+    import urllib.request
+
+    lam = own.lam
+    name = unique("scale")
+    deploy(lam, name, SLEEPER, "python3.12", "app.handler", MemorySize=256)
+    invoke(lam, name, tail=False)
+    invoke(lam, name, tail=False)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    assert throttle_of(lam, name)[0] == 429
+    lam.delete_function_concurrency(FunctionName=name)
+    with urllib.request.urlopen(own.server.endpoint + "/_lambent/scaling", timeout=10) as response:
+        functions = {f["FunctionName"]: f for f in json.load(response)["Functions"]}
+    mine = functions[name]
+    assert mine["ColdStarts"] == 1, mine
+    assert mine["Throttles"] == 1, mine
+    assert (mine["Busy"], mine["Idle"], mine["Initializing"]) == (0, 1, 0), mine

@@ -15,6 +15,7 @@ mod layers;
 mod permissions;
 mod provisioned;
 mod query;
+mod scaling;
 pub mod sigv4;
 mod tagging;
 mod unimplemented;
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
             "/2017-03-31/tags/{arn}",
             get(tagging::list).post(tagging::tag).delete(tagging::untag),
         )
+        .route(scaling::ROUTE, get(scaling::get))
         .route("/2016-08-19/account-settings", get(account::settings))
         .route("/2016-08-19/account-settings/", get(account::settings))
         .fallback(unimplemented::fallback)

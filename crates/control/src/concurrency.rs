@@ -62,7 +62,6 @@ impl FunctionService {
         .await?;
         self.reserved_total
             .store(others + u64::from(reserved), Ordering::Relaxed);
-        self.announce(&reference.name);
         Ok(reserved)
     }
 
@@ -91,7 +90,6 @@ impl FunctionService {
         })
         .await?;
         self.load_reservations().await?;
-        self.announce(&reference.name);
         Ok(())
     }
 }

@@ -79,6 +79,16 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// In-flight invocations per function.
+    pub fn in_flight(&self) -> HashMap<String, u32> {
+        self.counts
+            .lock()
+            .map(|c| c.per_function.clone())
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Ok(mut counts) = self.counts.lock() {

@@ -15,11 +15,13 @@ mod logs;
 mod pool;
 mod provisioned;
 mod report;
+mod scaling;
 mod settings;
 
 pub use admission::ThrottleReason;
 pub use environment::Isolation;
 pub use pool::Invoker;
+pub use scaling::FunctionScaling;
 pub use settings::InvokerSettings;
 
 use bytes::Bytes;

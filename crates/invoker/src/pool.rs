@@ -5,6 +5,7 @@ use crate::admission::{Admission, ThrottleReason};
 use crate::environment::{Environment, StartError};
 use crate::live::LiveEnvironments;
 use crate::provisioned::{Allocations, ProvisionedKey};
+use crate::scaling::{FunctionScaling, ScalingCounters};
 use crate::settings::InvokerSettings;
 use crate::{InvokeError, InvokeRequest, InvokeResponse, MAX_SYNC_PAYLOAD};
 use lambent_control::{FunctionRef, FunctionService, ProvisionedTarget, ResolvedFunction};
@@ -33,6 +34,7 @@ pub struct Invoker {
     /// Set when running invocations must stop (server shutdown after its grace period).
     stop: tokio::sync::watch::Sender<bool>,
     allocations: Allocations,
+    scaling: ScalingCounters,
 }
 
 struct Idle {
@@ -58,6 +60,7 @@ impl Invoker {
             live: LiveEnvironments::default(),
             stop: tokio::sync::watch::channel(false).0,
             allocations: Allocations::default(),
+            scaling: ScalingCounters::default(),
         });
         invoker.spawn_maintenance();
         invoker
@@ -82,7 +85,10 @@ impl Invoker {
                 function.reserved_concurrency,
                 self.service.unreserved_concurrency(),
             )
-            .map_err(InvokeError::Throttled)?;
+            .map_err(|reason| {
+                self.scaling.throttled(&function.name);
+                InvokeError::Throttled(reason)
+            })?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let invoked_arn = self
             .service
@@ -92,7 +98,12 @@ impl Invoker {
         let (mut environment, permit) = match self.take_idle(&function.name, &fingerprint) {
             Some(warm) => warm,
             None => {
-                let permit = self.reserve_memory(function.config.memory_mb)?;
+                let permit = self
+                    .reserve_memory(function.config.memory_mb)
+                    .inspect_err(|_| {
+                        self.scaling.throttled(&function.name);
+                    })?;
+                let _initializing = self.scaling.initializing(&function.name, true);
                 let started = Environment::start(
                     &function,
                     fingerprint,
@@ -275,6 +286,21 @@ impl Invoker {
         });
     }
 
+    /// Per-function scaling state: busy, idle and initializing environments, cold starts and
+    /// throttles.
+    pub fn scaling(&self) -> Vec<FunctionScaling> {
+        let idle: HashMap<String, usize> = self
+            .idle
+            .lock()
+            .map(|idle| {
+                idle.iter()
+                    .map(|(f, list)| (f.clone(), list.len()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.scaling.snapshot(&self.admission.in_flight(), &idle)
+    }
+
     /// Initialised environments of a provisioned-concurrency configuration.
     pub fn provisioned_allocated(&self, function: &str, qualifier: &str) -> usize {
         self.allocations
@@ -341,6 +367,7 @@ impl Invoker {
             .await?;
         let permit = self.reserve_memory(function.config.memory_mb)?;
         let request_id = uuid::Uuid::new_v4().to_string();
+        let _initializing = self.scaling.initializing(&function.name, false);
         let started = Environment::start(
             &function,
             fingerprint(&function),
