@@ -10,6 +10,7 @@
 
 mod admission;
 mod environment;
+mod keepalive;
 mod live;
 mod logs;
 mod pool;

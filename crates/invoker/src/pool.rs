@@ -3,6 +3,7 @@
 
 use crate::admission::{Admission, ThrottleReason};
 use crate::environment::{Environment, StartError};
+use crate::keepalive::KeepAlive;
 use crate::live::LiveEnvironments;
 use crate::provisioned::{Allocations, ProvisionedKey};
 use crate::scaling::{FunctionScaling, ScalingCounters};
@@ -35,6 +36,7 @@ pub struct Invoker {
     stop: tokio::sync::watch::Sender<bool>,
     allocations: Allocations,
     scaling: ScalingCounters,
+    keep_alive: KeepAlive,
 }
 
 struct Idle {
@@ -61,6 +63,7 @@ impl Invoker {
             stop: tokio::sync::watch::channel(false).0,
             allocations: Allocations::default(),
             scaling: ScalingCounters::default(),
+            keep_alive: KeepAlive::default(),
         });
         invoker.spawn_maintenance();
         invoker
@@ -89,6 +92,7 @@ impl Invoker {
                 self.scaling.throttled(&function.name);
                 InvokeError::Throttled(reason)
             })?;
+        self.keep_alive.arrived(&function.name, Instant::now());
         let request_id = uuid::Uuid::new_v4().to_string();
         let invoked_arn = self
             .service
@@ -145,6 +149,7 @@ impl Invoker {
                 self.stop.subscribe(),
             )
             .await;
+        self.keep_alive.finished(&function.name, Instant::now());
         if outcome.reusable {
             self.put_idle(&function.name, environment, permit);
         }
@@ -279,10 +284,13 @@ impl Invoker {
         self.retire_idle_where(|f, i| f == function && i.environment.pinned_key().is_none());
     }
 
+    /// Stops idle environments kept longer than their function's keep-alive (adaptive, at most
+    /// the configured one).
     fn reap_expired(&self) {
-        let keep_alive = self.settings.keep_alive;
-        self.retire_idle_where(|_, i| {
-            i.environment.pinned_key().is_none() && i.since.elapsed() >= keep_alive
+        let configured = self.settings.keep_alive;
+        self.retire_idle_where(|function, i| {
+            i.environment.pinned_key().is_none()
+                && i.since.elapsed() >= self.keep_alive.keep_alive(function, configured)
         });
     }
 
