@@ -18,7 +18,7 @@ use lambent_store::{
     FunctionConfig, FunctionRecord, PolicyStatementRecord, StateInfo, Store, StoreError,
     VersionRecord,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{Mutex, broadcast};
@@ -63,6 +63,12 @@ pub struct FunctionService {
     pub(crate) concurrency_limit: u64,
     /// Sum of all functions' reserved concurrency, kept for admission on the invoke path.
     pub(crate) reserved_total: std::sync::atomic::AtomicU64,
+    /// Functions as last read or written by this process, so that the invoke path does not read
+    /// and decode the store on every call. Every write goes through this service and updates it;
+    /// an entry is only ever replaced by a newer generation.
+    cache: std::sync::RwLock<HashMap<String, Arc<FunctionRecord>>>,
+    /// Counts deletions, so that a read that raced with a deletion is not cached.
+    deletions: std::sync::atomic::AtomicU64,
     changes: broadcast::Sender<FunctionChanged>,
 }
 
@@ -83,6 +89,8 @@ impl FunctionService {
             concurrency_lock: Mutex::new(()),
             concurrency_limit: 1000,
             reserved_total: std::sync::atomic::AtomicU64::new(0),
+            cache: std::sync::RwLock::new(HashMap::new()),
+            deletions: std::sync::atomic::AtomicU64::new(0),
             changes,
         }
     }
@@ -210,7 +218,10 @@ impl FunctionService {
         let inserted = self.store.insert_function(&record).await;
         drop(guard);
         match inserted {
-            Ok(()) => {}
+            Ok(()) => self.remember(FunctionRecord {
+                generation: 1,
+                ..record.clone()
+            }),
             Err(StoreError::AlreadyExists) => return Err(self.already_exists(&name)),
             Err(e) => return Err(e.into()),
         }
@@ -442,6 +453,7 @@ impl FunctionService {
             Target::Latest => match self.store.delete_function(&reference.name).await? {
                 None => Err(reference.not_found(&self.account)),
                 Some(_) => {
+                    self.forget(&reference.name);
                     self.announce(&reference.name);
                     self.collect_garbage().await?;
                     Ok(())
@@ -632,12 +644,56 @@ impl FunctionService {
         reference: &FunctionRef,
     ) -> Result<FunctionRecord, ControlError> {
         let record = self
-            .store
-            .get_function(&reference.name)
+            .cached(&reference.name)
             .await?
             .ok_or_else(|| reference.not_found(&self.account))?;
         self.require_target(&record, reference)?;
-        Ok(record)
+        Ok(FunctionRecord::clone(&record))
+    }
+
+    /// A function from the cache, or from the store (then cached).
+    async fn cached(&self, name: &str) -> Result<Option<Arc<FunctionRecord>>, ControlError> {
+        if let Ok(cache) = self.cache.read()
+            && let Some(record) = cache.get(name)
+        {
+            return Ok(Some(Arc::clone(record)));
+        }
+        let deletions = self.deletions.load(std::sync::atomic::Ordering::SeqCst);
+        let Some(record) = self.store.get_function(name).await? else {
+            return Ok(None);
+        };
+        self.cache_record(record.clone(), Some(deletions));
+        Ok(Some(Arc::new(record)))
+    }
+
+    /// Caches a record just written.
+    fn remember(&self, record: FunctionRecord) {
+        self.cache_record(record, None);
+    }
+
+    /// Caches `record` unless the same or a newer generation is cached already, or (for a read,
+    /// `read_after` = the deletion count before it) a deletion happened since the read began: a
+    /// function deleted meanwhile must not come back through the cache.
+    fn cache_record(&self, record: FunctionRecord, read_after: Option<u64>) {
+        if let Ok(mut cache) = self.cache.write() {
+            let deleted_since = read_after.is_some_and(|seen| {
+                self.deletions.load(std::sync::atomic::Ordering::SeqCst) != seen
+            });
+            let newer_cached = cache
+                .get(&record.name)
+                .is_some_and(|cached| cached.generation >= record.generation);
+            if !deleted_since && !newer_cached {
+                cache.insert(record.name.clone(), Arc::new(record));
+            }
+        }
+    }
+
+    fn forget(&self, name: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            self.deletions
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            cache.remove(name);
+        }
     }
 
     fn require_target(
@@ -708,7 +764,13 @@ impl FunctionService {
                 .ok_or_else(|| reference.not_found(&self.account))?;
             let (next, result) = change(&current)?;
             match self.store.replace_function(&next).await {
-                Ok(()) => return Ok((next, result)),
+                Ok(()) => {
+                    self.remember(FunctionRecord {
+                        generation: next.generation + 1,
+                        ..next.clone()
+                    });
+                    return Ok((next, result));
+                }
                 Err(StoreError::RevisionMismatch) => continue,
                 Err(StoreError::NotFound) => return Err(reference.not_found(&self.account)),
                 Err(e) => return Err(e.into()),

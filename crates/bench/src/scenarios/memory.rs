@@ -32,7 +32,8 @@ async fn floor_rep(ctx: &Ctx, rt: Rt, n: usize, idle: Duration) -> Result<f64> {
     }
     ctx.floor.wait_nexts(n, Duration::from_secs(120)).await?;
     // One invoke each: every runtime holds its event for 1 s, so the n events reach n runtimes.
-    let responses = burst(&Target::floor(ctx.floor.addr, &sleep_payload(1000)), n).await?;
+    let sleep = sleep_payload(ctx.params().warm_sleep_ms);
+    let responses = burst(&Target::floor(ctx.floor.addr, &sleep), n).await?;
     if distinct_envs(&responses) != n {
         return Err(format!(
             "floor: {} of {n} runtimes invoked ({})",
@@ -71,7 +72,7 @@ async fn lambent_rep(
     let name = format!("bench-s5-{}-{rep}", rt.label());
     ctx.create(&name, rt, p.s5_memory_mb).await?;
     let responses = burst(
-        &Target::lambent(ctx.lambent.addr, &name, &sleep_payload(1000)),
+        &Target::lambent(ctx.lambent.addr, &name, &sleep_payload(p.warm_sleep_ms)),
         n,
     )
     .await?;

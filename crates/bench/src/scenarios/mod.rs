@@ -29,6 +29,12 @@ pub struct Params {
     pub s2_pairs: usize,
     pub s2_secs: f64,
     pub s2_concurrency: [usize; 2],
+    /// Concurrencies at which the one-environment cell is run too.
+    pub s2_one_env_at: &'static [usize],
+    /// How long the warming invokes sleep (they must overlap to get distinct environments).
+    pub warm_sleep_ms: u64,
+    /// Unrecorded closed-loop warm-up before the repetitions.
+    pub s2_warmup_secs: f64,
     pub s3_trials: usize,
     pub s4_pairs: usize,
     pub s4_requests: usize,
@@ -56,9 +62,12 @@ impl Params {
                 s2_pairs: 2,
                 s2_secs: 0.5,
                 s2_concurrency: [16, 64],
+                s2_one_env_at: &[16],
+                warm_sleep_ms: 300,
+                s2_warmup_secs: 0.1,
                 s3_trials: 5,
                 s4_pairs: 1,
-                s4_requests: 100,
+                s4_requests: 50,
                 s5_pairs: 1,
                 s5_envs: 10,
                 s5_idle_secs: 1,
@@ -78,6 +87,9 @@ impl Params {
                 s2_pairs: 5,
                 s2_secs: 3.0,
                 s2_concurrency: [16, 64],
+                s2_one_env_at: &[16, 64],
+                warm_sleep_ms: 1000,
+                s2_warmup_secs: 0.3,
                 s3_trials: 30,
                 s4_pairs: 5,
                 s4_requests: 100,
@@ -397,7 +409,7 @@ pub fn status_summary(responses: &[(f64, u16, Vec<u8>)]) -> String {
     if counts.is_empty() {
         return "none".into();
     }
-    counts
+    let summary = counts
         .iter()
         .map(|(s, n)| match s {
             0 => format!("{n}× transport error"),
@@ -405,7 +417,19 @@ pub fn status_summary(responses: &[(f64, u16, Vec<u8>)]) -> String {
             s => format!("{n}× HTTP {s}"),
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    let first = responses
+        .iter()
+        .find(|(_, s, _)| !(200..300).contains(s))
+        .map(|(_, _, body)| {
+            String::from_utf8_lossy(body)
+                .chars()
+                .take(160)
+                .collect::<String>()
+                .replace('|', "/")
+        })
+        .unwrap_or_default();
+    format!("{summary}; first: {first}")
 }
 
 /// Whether a response body is the echo of [`ECHO_PAYLOAD`] (as JSON: runtimes format it their way).

@@ -57,7 +57,7 @@ pub async fn s2(ctx: &mut Ctx) -> Result<()> {
     for rt in ctx.opts.runtimes.clone() {
         for c in p.s2_concurrency {
             cell(ctx, rt, c, c).await?;
-            if limit.is_ok() {
+            if limit.is_ok() && p.s2_one_env_at.contains(&c) {
                 cell(ctx, rt, c, 1).await?;
             }
         }
@@ -110,7 +110,7 @@ async fn cell(ctx: &mut Ctx, rt: Rt, c: usize, envs: usize) -> Result<()> {
         api::put_concurrency(&mut control, &name, 1).await?;
     }
     let warm = burst(
-        &Target::lambent(ctx.lambent.addr, &name, &sleep_payload(1000)),
+        &Target::lambent(ctx.lambent.addr, &name, &sleep_payload(p.warm_sleep_ms)),
         envs,
     )
     .await?;
@@ -125,8 +125,9 @@ async fn cell(ctx: &mut Ctx, rt: Rt, c: usize, envs: usize) -> Result<()> {
     let floor_target = Target::floor(ctx.floor.addr, ECHO_PAYLOAD);
     let lambent_target = Target::lambent(ctx.lambent.addr, &name, ECHO_PAYLOAD);
     // Warm-up of connections, caches and the allocator; not recorded.
-    load(&floor_target, c, Duration::from_millis(300)).await?;
-    load(&lambent_target, c, Duration::from_millis(300)).await?;
+    let warmup = Duration::from_secs_f64(p.s2_warmup_secs);
+    load(&floor_target, c, warmup).await?;
+    load(&lambent_target, c, warmup).await?;
     let (mut floor_reps, mut lambent_reps) = (Vec::new(), Vec::new());
     for _ in 0..p.s2_pairs {
         floor_reps.push(measured_load(&floor_target, c, p.s2_secs, ctx.floor.pid()).await?);
