@@ -424,7 +424,7 @@ impl Environment {
         self.logs.platform(&platform_lines).await;
         tail.extend(platform_lines);
         if reusable {
-            self.process.freeze().await;
+            self.process.freeze_soon();
         } else {
             self.process.kill();
         }

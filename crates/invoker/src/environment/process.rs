@@ -38,11 +38,12 @@ impl Process {
         }
     }
 
-    /// Stops every process of the environment (no CPU) until [`Process::thaw`].
-    pub async fn freeze(&self) {
+    /// Stops every process of the environment (no CPU) until [`Process::thaw`]. Off the
+    /// critical path: the freeze is queued, not awaited, so the response is not delayed by it.
+    pub fn freeze_soon(&self) {
         match self {
             Process::Plain(p) => p.freeze(),
-            Process::Sandboxed(s) => s.freeze().await,
+            Process::Sandboxed(s) => s.freeze_soon(),
         }
     }
 

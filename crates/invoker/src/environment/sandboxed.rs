@@ -39,11 +39,11 @@ impl SandboxedProcess {
         }
     }
 
-    pub async fn freeze(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Freeze(tx)).is_ok() {
-            let _ = rx.await;
-        }
+    /// Queues a freeze without waiting for it: commands run in order, so a later thaw still
+    /// finds the sandbox frozen first.
+    pub fn freeze_soon(&self) {
+        let (tx, _) = oneshot::channel();
+        let _ = self.commands.send(Command::Freeze(tx));
     }
 
     pub async fn thaw(&self) {
