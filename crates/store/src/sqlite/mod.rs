@@ -76,6 +76,23 @@ fn write_code_refs(
 
 const SELECT_FUNCTION: &str = "SELECT body, generation FROM functions";
 
+/// The functions a `WHERE …` clause over the functions table selects, decoded.
+fn query_functions(
+    c: &Connection,
+    clause: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<FunctionRecord>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("{SELECT_FUNCTION} {clause}"))?;
+    let rows = stmt
+        .query_map(params, |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(body, generation)| decode(body, generation))
+        .collect()
+}
+
 #[async_trait]
 impl FunctionStore for SqliteStore {
     async fn insert_function(&self, record: &FunctionRecord) -> Result<(), StoreError> {
@@ -127,17 +144,11 @@ impl FunctionStore for SqliteStore {
         let after = after.unwrap_or("").to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "{SELECT_FUNCTION} WHERE name > ?1 ORDER BY name LIMIT ?2"
-            ))?;
-            let rows = stmt
-                .query_map(params![after, limit], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(body, generation)| decode(body, generation))
-                .collect()
+            query_functions(
+                c,
+                "WHERE name > ?1 ORDER BY name LIMIT ?2",
+                params![after, limit],
+            )
         })
         .await
     }
@@ -229,18 +240,11 @@ impl FunctionStore for SqliteStore {
 
     async fn functions_with_provisioning(&self) -> Result<Vec<FunctionRecord>, StoreError> {
         self.with_conn(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "{SELECT_FUNCTION} WHERE json_extract(body, '$.provisioned') NOT IN ('{{}}')
-                 ORDER BY name"
-            ))?;
-            let rows = stmt
-                .query_map([], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(body, generation)| decode(body, generation))
-                .collect()
+            query_functions(
+                c,
+                "WHERE json_extract(body, '$.provisioned') NOT IN ('{}') ORDER BY name",
+                [],
+            )
         })
         .await
     }
