@@ -9,6 +9,9 @@ use lambent_control::ResolvedFunction;
 use lambent_sandbox::{PreparedSandbox, Sandbox, SandboxSpec};
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// How long an environment stays idle before it is frozen.
+pub const FREEZE_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub struct Stats {
     pub oom_killed: bool,
     pub max_memory_bytes: Option<u64>,
@@ -16,7 +19,8 @@ pub struct Stats {
 
 enum Command {
     RestrictCpu(u64, oneshot::Sender<()>),
-    Freeze(oneshot::Sender<()>),
+    /// Freeze, unless the environment has been used again since use number `.0`.
+    Freeze(u64),
     Thaw(oneshot::Sender<()>),
     Kill,
     Stats(oneshot::Sender<Stats>),
@@ -24,6 +28,8 @@ enum Command {
 
 pub struct SandboxedProcess {
     commands: mpsc::UnboundedSender<Command>,
+    /// Counts thaws (uses); a delayed freeze applies only if no use came after it was scheduled.
+    uses: std::sync::Arc<std::sync::atomic::AtomicU64>,
     exited: watch::Receiver<Option<ExitInfo>>,
 }
 
@@ -39,14 +45,20 @@ impl SandboxedProcess {
         }
     }
 
-    /// Queues a freeze without waiting for it: commands run in order, so a later thaw still
-    /// finds the sandbox frozen first.
+    /// Freezes the sandbox once it has been idle for [`FREEZE_DELAY`]: an environment called
+    /// again at once (steady traffic) skips the freeze and the thaw, which cost more than the
+    /// invocation itself; one that stays idle stops using CPU as on Lambda.
     pub fn freeze_soon(&self) {
-        let (tx, _) = oneshot::channel();
-        let _ = self.commands.send(Command::Freeze(tx));
+        let scheduled_at = self.uses.load(std::sync::atomic::Ordering::SeqCst);
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(FREEZE_DELAY).await;
+            let _ = commands.send(Command::Freeze(scheduled_at));
+        });
     }
 
     pub async fn thaw(&self) {
+        self.uses.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Thaw(tx)).is_ok() {
             let _ = rx.await;
@@ -123,9 +135,20 @@ pub(super) async fn spawn(
         .collect();
     let (commands, receiver) = mpsc::unbounded_channel();
     let (exit_tx, exited) = watch::channel(None);
-    tokio::spawn(supervise(sandbox, receiver, exit_tx, live));
+    let uses = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    tokio::spawn(supervise(
+        sandbox,
+        receiver,
+        exit_tx,
+        live,
+        std::sync::Arc::clone(&uses),
+    ));
     Ok(Spawned {
-        process: Process::Sandboxed(SandboxedProcess { commands, exited }),
+        process: Process::Sandboxed(SandboxedProcess {
+            commands,
+            uses,
+            exited,
+        }),
         api,
         outputs,
     })
@@ -138,8 +161,10 @@ async fn supervise(
     mut commands: mpsc::UnboundedReceiver<Command>,
     exit_tx: watch::Sender<Option<ExitInfo>>,
     live: LiveGuard,
+    uses: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut running = true;
+    let mut frozen = false;
     loop {
         let command = if running {
             tokio::select! {
@@ -170,15 +195,21 @@ async fn supervise(
                 }
                 let _ = done.send(());
             }
-            Command::Freeze(done) => {
-                if let Err(e) = sandbox.freeze() {
-                    tracing::warn!(error = %e, "freezing an environment failed");
+            Command::Freeze(scheduled_at) => {
+                let used_since = uses.load(std::sync::atomic::Ordering::SeqCst) != scheduled_at;
+                if !frozen && !used_since {
+                    match sandbox.freeze() {
+                        Ok(()) => frozen = true,
+                        Err(e) => tracing::warn!(error = %e, "freezing an environment failed"),
+                    }
                 }
-                let _ = done.send(());
             }
             Command::Thaw(done) => {
-                if let Err(e) = sandbox.thaw() {
-                    tracing::warn!(error = %e, "thawing an environment failed");
+                if frozen {
+                    match sandbox.thaw() {
+                        Ok(()) => frozen = false,
+                        Err(e) => tracing::warn!(error = %e, "thawing an environment failed"),
+                    }
                 }
                 let _ = done.send(());
             }
