@@ -230,8 +230,7 @@ impl FunctionService {
                 "Cannot reference more than 5 layers.".into(),
             ));
         }
-        if let Some(bad) = arns.iter().find(|a| !LAYER_VERSION_ARN.is_match(a)) {
-            let _ = bad;
+        if arns.iter().any(|a| !LAYER_VERSION_ARN.is_match(a)) {
             return Err(ControlError::constraint(
                 &format!("[{}]", arns.join(", ")),
                 "layers",

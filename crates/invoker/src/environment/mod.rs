@@ -105,10 +105,6 @@ impl Environment {
             launch = launch.with_exec_wrapper(wrapper);
         }
         let argv = launch.resolve(|path| exists_inside(path, function));
-        let runtime_api_address = match settings.isolation {
-            Isolation::Sandbox => Some(SANDBOX_RUNTIME_API.to_owned()),
-            Isolation::None => None,
-        };
         // Later entries win: the runtime's defaults, then Lambda's variables, then the function's
         // own (which may override e.g. PYTHONPATH, never a reserved variable: validation refuses those).
         let env_for = |api_address: &str| {
@@ -184,7 +180,6 @@ impl Environment {
                 }
             }
         };
-        let _ = runtime_api_address;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "environment spawned"
