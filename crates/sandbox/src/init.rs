@@ -7,17 +7,26 @@
 //!
 //! 1. reads its [`InitConfig`] from fd 3 and waits for the host's "go" on fd 4;
 //! 2. builds the root filesystem ([`crate::mounts`]), sets the hostname, brings `lo` up;
-//! 3. drops privileges ([`crate::privs`]) and installs seccomp ([`crate::seccomp`]);
-//! 4. forks the runtime with exactly the configured environment, reports `ok` (or the failing
-//!    step) on fd 5, and stays as a reaper until the runtime exits, exiting with its status
-//!    (128 + signal if it was killed). When init exits, the kernel kills everything left in the
-//!    PID namespace.
+//! 3. forks the runtime, which drops privileges ([`crate::privs`]), installs seccomp
+//!    ([`crate::seccomp`]) and execs with exactly the configured environment;
+//! 4. confines itself the same way, reports `ok` (or the failing step) on fd 5, and stays as a
+//!    reaper until the runtime exits, exiting with its status (128 + signal if it was killed).
+//!    When init exits, the kernel kills everything left in the PID namespace.
+//!
+//! A deferred sandbox (`deferred_code`) starts its runtime with an empty `/var/task` and `/opt`:
+//! init stays privileged (as root in the sandbox's namespaces, with only our code running beside
+//! the runtime's own bootstrap) until the host's attach request arrives on the lifeline, mounts
+//! the code trees it carries, resizes `/tmp`, confines itself and answers. The host releases
+//! the runtime to load function code only after that answer, so function code never runs next
+//! to a privileged init.
 
 use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use seccompiler::BpfProgram;
 
 use crate::protocol::{CONFIG_FD, GO_FD, INIT_MARKER, STATUS_FD, STATUS_OK, error_message};
 use crate::spec::InitConfig;
@@ -133,15 +142,19 @@ fn run(config: OwnedFd, go: OwnedFd, status: OwnedFd) -> i32 {
         _ => return 1,
     }
 
-    let runtime_pid = match setup_and_spawn(&cfg) {
-        Ok(pid) => pid,
+    let (runtime_pid, filters) = match setup_and_spawn(&cfg) {
+        Ok(spawned) => spawned,
         Err((e, code)) => {
             report(status, &error_message(&e.step, &e.source.to_string()));
             return code;
         }
     };
     report(status, STATUS_OK);
-    supervise(runtime_pid, go.as_fd())
+    let pending = cfg.deferred_code.then_some(PendingAttach {
+        cfg: &cfg,
+        filters: &filters,
+    });
+    supervise(runtime_pid, go.as_fd(), pending)
 }
 
 fn read_config(config: OwnedFd) -> Result<InitConfig, InitError> {
@@ -153,29 +166,36 @@ fn read_config(config: OwnedFd) -> Result<InitConfig, InitError> {
     serde_json::from_slice(&bytes).map_err(|e| InitError::new("parse config", io::Error::other(e)))
 }
 
-/// Everything between "go" and the runtime's exec. Returns the runtime's pid, or the failed
-/// step with init's exit code.
-fn setup_and_spawn(cfg: &InitConfig) -> Result<libc::pid_t, (InitError, i32)> {
-    let setup = |cfg: &InitConfig| -> Result<(), InitError> {
+/// Everything between "go" and the runtime's exec. Returns the runtime's pid and the seccomp
+/// filters (a deferred init installs them on itself later), or the failed step with init's exit
+/// code.
+fn setup_and_spawn(cfg: &InitConfig) -> Result<(libc::pid_t, Vec<BpfProgram>), (InitError, i32)> {
+    let setup = |cfg: &InitConfig| -> Result<Vec<BpfProgram>, InitError> {
         mounts::build_root(cfg)?;
         sys::sethostname(&cfg.hostname).step("sethostname")?;
         netns::loopback_up().step("bring lo up")?;
-        let filters = seccomp::build_filters()
-            .map_err(|e| InitError::new("build seccomp filters", io::Error::other(e)))?;
-        privs::drop_privileges(cfg.uid, cfg.gid)?;
-        // After the drop, so that an unreadable code directory is reported here, clearly.
-        std::env::set_current_dir(&cfg.cwd).step(format!("chdir {}", cfg.cwd))?;
-        seccomp::install(&filters)
-            .map_err(|e| InitError::new("install seccomp", io::Error::other(e)))?;
-        Ok(())
+        seccomp::build_filters()
+            .map_err(|e| InitError::new("build seccomp filters", io::Error::other(e)))
     };
-    setup(cfg).map_err(|e| (e, 1))?;
-    spawn_runtime(cfg).map_err(|e| (e, 127))
+    let filters = setup(cfg).map_err(|e| (e, 1))?;
+    let pid = spawn_runtime(cfg, &filters).map_err(|e| (e, 127))?;
+    if !cfg.deferred_code {
+        // Nothing left for init to do as root: from here on it is as unprivileged as the runtime.
+        confine(cfg, &filters).map_err(|e| (e, 1))?;
+    }
+    Ok((pid, filters))
 }
 
-/// Forks and execs the runtime. Returns once the exec has succeeded (a close-on-exec pipe
-/// reports the exec's errno otherwise).
-fn spawn_runtime(cfg: &InitConfig) -> Result<libc::pid_t, InitError> {
+/// Drops every privilege and installs seccomp: done by the runtime before its exec, and by init
+/// itself once it has no privileged work left.
+fn confine(cfg: &InitConfig, filters: &[BpfProgram]) -> Result<(), InitError> {
+    privs::drop_privileges(cfg.uid, cfg.gid)?;
+    seccomp::install(filters).map_err(|e| InitError::new("install seccomp", io::Error::other(e)))
+}
+
+/// Forks the runtime, which confines itself and execs. Returns once the exec has succeeded (a
+/// close-on-exec pipe carries the failed step otherwise).
+fn spawn_runtime(cfg: &InitConfig, filters: &[BpfProgram]) -> Result<libc::pid_t, InitError> {
     let argv: Vec<CString> = cfg
         .argv
         .iter()
@@ -207,36 +227,78 @@ fn spawn_runtime(cfg: &InitConfig) -> Result<libc::pid_t, InitError> {
             drop(err_r);
             sys::reset_signal_dispositions();
             let _ = sys::set_signal_mask(&[]);
-            let err = sys::execve(program, &argv_ptrs, &envp_ptrs);
-            let errno = err.raw_os_error().unwrap_or(libc::EINVAL);
-            let _ = sys::write_all(err_w.as_fd(), &errno.to_ne_bytes());
+            // Init is single-threaded, so the child may allocate and run ordinary code.
+            let failure = match confine(cfg, filters).and_then(|()| {
+                // After the drop, so that an unreadable code directory is reported clearly.
+                std::env::set_current_dir(&cfg.cwd).step(format!("chdir {}", cfg.cwd))
+            }) {
+                Ok(()) => {
+                    let err = sys::execve(program, &argv_ptrs, &envp_ptrs);
+                    InitError::new(format!("exec {}", cfg.argv[0]), err)
+                }
+                Err(e) => e,
+            };
+            let _ = sys::write_all(err_w.as_fd(), failure.to_string().as_bytes());
             sys::exit_now(127);
         }
         Forked::Parent(pid) => {
             drop(err_w);
-            let mut buf = [0u8; 4];
-            let mut got = 0;
-            while got < buf.len() {
-                match sys::read(err_r.as_fd(), &mut buf[got..]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got += n,
-                }
+            let mut message = Vec::new();
+            let mut buf = [0u8; 512];
+            while let Ok(n @ 1..) = sys::read(err_r.as_fd(), &mut buf) {
+                message.extend_from_slice(&buf[..n]);
             }
-            if got == 0 {
+            if message.is_empty() {
                 return Ok(pid);
             }
             let _ = sys::reap_any();
-            Err(InitError::new(
-                format!("exec {}", cfg.argv[0]),
-                io::Error::from_raw_os_error(i32::from_ne_bytes(buf)),
-            ))
+            let text = String::from_utf8_lossy(&message);
+            let (step, reason) = text.split_once(": ").unwrap_or((&text, "failed"));
+            Err(InitError::new(step, io::Error::other(reason.to_string())))
         }
     }
 }
 
+/// A deferred sandbox waiting for its code: what init needs to attach it and then confine
+/// itself.
+struct PendingAttach<'a> {
+    cfg: &'a InitConfig,
+    filters: &'a [BpfProgram],
+}
+
+/// The host's attach request: the detached `/var/task` tree (and `/opt` when `opt`) ride along
+/// as descriptors.
+#[derive(serde::Deserialize)]
+struct AttachRequest {
+    tmp_mb: u64,
+    opt: bool,
+}
+
+/// Serves the one attach request of a deferred sandbox and confines init. Errors are the
+/// message for the host.
+fn attach(pending: &PendingAttach<'_>, request: &[u8], fds: Vec<OwnedFd>) -> Result<(), InitError> {
+    let request: AttachRequest = serde_json::from_slice(request)
+        .map_err(|e| InitError::new("parse attach request", io::Error::other(e)))?;
+    let expected = 1 + usize::from(request.opt);
+    if fds.len() != expected || request.tmp_mb == 0 {
+        return Err(InitError::new(
+            "attach request",
+            io::Error::from_raw_os_error(libc::EINVAL),
+        ));
+    }
+    mounts::attach_code(&fds[0], fds.get(1), request.tmp_mb)?;
+    drop(fds);
+    confine(pending.cfg, pending.filters)
+}
+
 /// Reaps every process until the runtime exits, then exits with its status. Also exits (and so
-/// kills the sandbox) when the host closes the lifeline pipe.
-fn supervise(runtime_pid: libc::pid_t, lifeline: BorrowedFd<'_>) -> i32 {
+/// kills the sandbox) when the host closes the lifeline socket. A deferred init also serves the
+/// attach request that arrives on the lifeline.
+fn supervise(
+    runtime_pid: libc::pid_t,
+    lifeline: BorrowedFd<'_>,
+    mut pending: Option<PendingAttach<'_>>,
+) -> i32 {
     let sigfd = match sys::sigchld_fd() {
         Ok(fd) => fd,
         Err(_) => {
@@ -261,10 +323,30 @@ fn supervise(runtime_pid: libc::pid_t, lifeline: BorrowedFd<'_>) -> i32 {
             sys::drain(sigfd.as_fd());
         }
         if revents[1] != 0 {
-            let mut buf = [0u8; 16];
-            if matches!(sys::read(lifeline, &mut buf), Ok(0) | Err(_)) {
+            let mut buf = [0u8; 512];
+            let received = sys::recv_with_fds(lifeline, &mut buf);
+            let (n, fds) = match received {
+                Ok((n @ 1.., fds)) => (n, fds),
+                Ok((0, _)) | Err(_) => {
+                    let _ = sys::kill(-1, libc::SIGKILL);
+                    return 128 + libc::SIGKILL;
+                }
+            };
+            let Some(waiting) = pending.take() else {
+                // Only a deferred sandbox takes a request, and only one.
+                let refusal = error_message("attach", "the code is already in place");
+                let _ = sys::send_with_fds(lifeline, refusal.as_bytes(), &[]);
+                continue;
+            };
+            let outcome = attach(&waiting, &buf[..n], fds);
+            let reply = match &outcome {
+                Ok(()) => STATUS_OK.to_string(),
+                Err(e) => error_message(&e.step, &e.source.to_string()),
+            };
+            let _ = sys::send_with_fds(lifeline, reply.as_bytes(), &[]);
+            if outcome.is_err() {
                 let _ = sys::kill(-1, libc::SIGKILL);
-                return 128 + libc::SIGKILL;
+                return 1;
             }
         }
     }

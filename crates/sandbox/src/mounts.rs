@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, symlink};
 use std::path::{Path, PathBuf};
 
@@ -140,7 +140,9 @@ pub(crate) fn build_root(cfg: &InitConfig) -> Result<(), InitError> {
     sys::mount(None, &c("/")?, None, libc::MS_REC | libc::MS_PRIVATE, None)
         .step("make / private")?;
 
-    let code = open_source(&cfg.code_dir)?;
+    let code = (!cfg.deferred_code)
+        .then(|| open_source(&cfg.code_dir))
+        .transpose()?;
     let runtime = cfg.runtime_dir.as_deref().map(open_source).transpose()?;
     let opt = cfg.opt_dir.as_deref().map(open_source).transpose()?;
 
@@ -168,7 +170,9 @@ pub(crate) fn build_root(cfg: &InitConfig) -> Result<(), InitError> {
     top_level_lib_dirs(&root)?;
     populate_etc(&root.join("etc"), cfg)?;
 
-    bind_ro(&fd_path(&code), &root.join("var/task"))?;
+    if let Some(fd) = &code {
+        bind_ro(&fd_path(fd), &root.join("var/task"))?;
+    }
     if let Some(fd) = &runtime {
         bind_ro(&fd_path(fd), &root.join("var/runtime"))?;
     }
@@ -312,4 +316,25 @@ mod tests {
         assert!(hosts_content("sandbox").contains("127.0.1.1\tsandbox"));
         assert!(NSSWITCH.contains("hosts: files dns"));
     }
+}
+
+/// Mounts a deferred sandbox's code (detached read-only trees made by the host) at `/var/task`
+/// and `/opt`, and resizes `/tmp` to the function's ephemeral storage.
+pub(crate) fn attach_code(
+    task: &OwnedFd,
+    opt: Option<&OwnedFd>,
+    tmp_mb: u64,
+) -> Result<(), InitError> {
+    sys::move_mount_fd(task.as_fd(), &c("/var/task")?).step("attach /var/task")?;
+    if let Some(opt) = opt {
+        sys::move_mount_fd(opt.as_fd(), &c("/opt")?).step("attach /opt")?;
+    }
+    sys::mount(
+        None,
+        &c("/tmp")?,
+        None,
+        libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&c(format!("mode=1777,size={tmp_mb}m"))?),
+    )
+    .step("resize /tmp")
 }

@@ -2,9 +2,11 @@
 //!
 //! * fd 0/1/2: stdin (`/dev/null`), the runtime's stdout and stderr pipes;
 //! * fd 3 ([`CONFIG_FD`]): a sealed memfd holding the JSON [`crate::spec::InitConfig`];
-//! * fd 4 ([`GO_FD`]): read end of the "go" pipe. The host writes one byte to start; afterwards
-//!   the pipe is a lifeline: when the host closes its end (sandbox dropped, host crashed) init
-//!   kills the sandbox;
+//! * fd 4 ([`GO_FD`]): init's end of a `SOCK_SEQPACKET` socket pair. The host sends one byte
+//!   to start; afterwards it is a lifeline: when the host closes its end (sandbox dropped, host
+//!   crashed) init kills the sandbox. A deferred sandbox also receives its one attach request
+//!   (JSON `{"tmp_mb": N, "opt": bool}` with the detached code trees as `SCM_RIGHTS`) on it and
+//!   answers `ok` or `error: <step>: <reason>`;
 //! * fd 5 ([`STATUS_FD`]): write end of the status pipe. Init writes exactly one message, `ok`
 //!   once the runtime has been exec'd or `error: <step>: <reason>`, then closes it.
 

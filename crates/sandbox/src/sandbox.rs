@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
@@ -20,6 +20,9 @@ use crate::sys::{self, Reaped};
 /// How long `start` waits for init to report (mounts, privilege drop, exec of the runtime).
 /// Normally a few milliseconds; generous because CI machines can be very busy.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long `attach_code` waits for init (two mounts and a privilege drop: microseconds).
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long `Drop` waits for init to die after SIGKILL before giving up on reaping it.
 const REAP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,7 +156,7 @@ impl Drop for Core {
 #[derive(Debug)]
 pub struct PreparedSandbox {
     core: Core,
-    /// Write end of the go pipe; after start it becomes the lifeline.
+    /// Host end of the go/lifeline socket.
     go: OwnedFd,
     /// Read end of the status pipe.
     status: OwnedFd,
@@ -179,7 +182,7 @@ impl PreparedSandbox {
         sys::seal_memfd(memfd.as_fd()).map_err(|e| SandboxError::os("seal init config", e))?;
 
         let os = |step| move |e| SandboxError::os(step, e);
-        let (go_r, go_w) = sys::pipe().map_err(os("pipe"))?;
+        let (go_r, go_w) = sys::seqpacket_pair().map_err(os("socketpair"))?;
         let (status_r, status_w) = sys::pipe().map_err(os("pipe"))?;
         let (stdout_r, stdout_w) = sys::pipe().map_err(os("pipe"))?;
         let (stderr_r, stderr_w) = sys::pipe().map_err(os("pipe"))?;
@@ -253,7 +256,7 @@ impl PreparedSandbox {
         match parse_status(&message) {
             Status::Ok => Ok(Sandbox {
                 core: self.core,
-                _lifeline: self.go,
+                lifeline: self.go,
                 stdout: Some(self.stdout),
                 stderr: Some(self.stderr),
             }),
@@ -306,9 +309,10 @@ impl PreparedSandbox {
 #[derive(Debug)]
 pub struct Sandbox {
     core: Core,
-    /// Host end of the go pipe. Init exits (killing the sandbox) when it is closed, so even a
-    /// crashed host does not leave sandboxes behind.
-    _lifeline: OwnedFd,
+    /// Host end of the lifeline socket. Init exits (killing the sandbox) when it is closed, so
+    /// even a crashed host does not leave sandboxes behind. A deferred sandbox's attach request
+    /// travels on it too.
+    lifeline: OwnedFd,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
 }
@@ -345,6 +349,62 @@ impl Sandbox {
     /// Read end of the runtime's stderr pipe. Returns `None` after the first call.
     pub fn take_stderr(&mut self) -> Option<OwnedFd> {
         self.stderr.take()
+    }
+
+    /// Specialises a sandbox created with `deferred_code`: mounts `code_dir` read-only at
+    /// `/var/task` (and `opt_dir` at `/opt`), resizes `/tmp` to `tmp_mb`, sets the memory limit,
+    /// and waits until init has done so and given up its privileges. The trees are cloned here,
+    /// in the host's mount namespace, and passed to init as descriptors: init never sees a host
+    /// path. Fails, changing nothing, on a sandbox that was not deferred or is already attached.
+    pub fn attach_code(
+        &self,
+        code_dir: &Path,
+        opt_dir: Option<&Path>,
+        tmp_mb: u64,
+        memory_mb: u64,
+    ) -> Result<(), SandboxError> {
+        let os = |step| move |e| SandboxError::os(step, e);
+        self.core
+            .cgroup
+            .set_memory_limit(memory_mb.saturating_mul(1024 * 1024))?;
+        let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+        let tree = |dir: &Path| {
+            sys::cstring(dir)
+                .and_then(|path| sys::detached_tree(&path, attrs))
+                .map_err(|e| SandboxError::os("clone code tree", e))
+        };
+        let task = tree(code_dir)?;
+        let opt = opt_dir.map(tree).transpose()?;
+        let request = serde_json::json!({ "tmp_mb": tmp_mb, "opt": opt.is_some() }).to_string();
+        let fds: Vec<_> = std::iter::once(task.as_fd())
+            .chain(opt.as_ref().map(|fd| fd.as_fd()))
+            .collect();
+        sys::send_with_fds(self.lifeline.as_fd(), request.as_bytes(), &fds)
+            .map_err(os("send attach request"))?;
+        let revents = sys::poll(
+            &[self.lifeline.as_fd()],
+            libc::POLLIN,
+            ATTACH_TIMEOUT.as_millis() as i32,
+        )
+        .map_err(os("poll"))?;
+        if revents[0] == 0 {
+            return Err(SandboxError::Timeout(format!(
+                "sandbox init did not attach the code within {ATTACH_TIMEOUT:?}"
+            )));
+        }
+        let mut buf = [0u8; 1024];
+        let (n, _) =
+            sys::recv_with_fds(self.lifeline.as_fd(), &mut buf).map_err(os("read attach reply"))?;
+        match parse_status(&buf[..n]) {
+            Status::Ok => Ok(()),
+            Status::Failed(msg) => Err(SandboxError::Init(msg)),
+            Status::Garbled(text) => Err(SandboxError::InitDied(format!(
+                "unexpected attach reply: {text}"
+            ))),
+            Status::Silent => Err(SandboxError::InitDied(
+                "exited instead of attaching the code".into(),
+            )),
+        }
     }
 
     /// Freezes every process (v1 freezer / v2 `cgroup.freeze`) and waits until the kernel

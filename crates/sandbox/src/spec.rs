@@ -17,8 +17,12 @@ pub struct SandboxSpec {
     /// Binary re-executed as the sandbox init; the server passes `/proc/self/exe`. It must call
     /// [`crate::run_init_if_requested`] first thing in `main`.
     pub init_exe: PathBuf,
-    /// Host directory bind-mounted read-only at `/var/task`.
+    /// Host directory bind-mounted read-only at `/var/task`. Ignored when `deferred_code`.
     pub code_dir: PathBuf,
+    /// Start the runtime before the code is known: `/var/task` and `/opt` stay empty and init
+    /// keeps the privilege to mount them until [`crate::Sandbox::attach_code`], then drops it.
+    /// This is how a pre-started runtime is specialised for a function later.
+    pub deferred_code: bool,
     /// Host directory bind-mounted read-only at `/var/runtime` (an empty directory if `None`).
     pub runtime_dir: Option<PathBuf>,
     /// Host directory bind-mounted read-only at `/opt` (an empty directory if `None`).
@@ -48,6 +52,7 @@ pub struct SandboxSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct InitConfig {
     pub code_dir: PathBuf,
+    pub deferred_code: bool,
     pub runtime_dir: Option<PathBuf>,
     pub opt_dir: Option<PathBuf>,
     pub argv: Vec<String>,
@@ -83,7 +88,13 @@ impl SandboxSpec {
                 self.init_exe.display()
             ));
         }
-        check_dir("code_dir", &self.code_dir)?;
+        if self.deferred_code {
+            if self.opt_dir.is_some() {
+                return bad("opt_dir is attached later when deferred_code is set".into());
+            }
+        } else {
+            check_dir("code_dir", &self.code_dir)?;
+        }
         if let Some(d) = &self.runtime_dir {
             check_dir("runtime_dir", d)?;
         }
@@ -129,6 +140,7 @@ impl SandboxSpec {
     pub(crate) fn init_config(&self) -> InitConfig {
         InitConfig {
             code_dir: self.code_dir.clone(),
+            deferred_code: self.deferred_code,
             runtime_dir: self.runtime_dir.clone(),
             opt_dir: self.opt_dir.clone(),
             argv: self.argv.clone(),

@@ -96,6 +96,7 @@ pub async fn sandbox_alone(ctx: &Ctx, rt: Rt, trial: usize) -> Result<f64> {
         id: format!("bench-floor-{}-{trial}", std::process::id()),
         init_exe: "/proc/self/exe".into(),
         code_dir: ctx.packages.code_dir(rt).to_path_buf(),
+        deferred_code: false,
         runtime_dir: Some(ctx.lambent.runtime_dir()),
         opt_dir: None,
         argv: vec!["/usr/bin/true".into()],

@@ -101,6 +101,7 @@ pub(super) async fn spawn(
         id: id.to_owned(),
         init_exe: "/proc/self/exe".into(),
         code_dir: function.code_dir.clone(),
+        deferred_code: false,
         runtime_dir: Some(settings.runtime_dir.clone()),
         opt_dir: function.opt_dir.clone(),
         argv,

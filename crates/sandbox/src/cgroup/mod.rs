@@ -95,6 +95,9 @@ pub(crate) trait Cgroup: Send + Sync + std::fmt::Debug {
     fn clone_into_fd(&self) -> Option<BorrowedFd<'_>>;
     /// Moves a process into the sandbox's cgroup(s).
     fn add_process(&self, pid: i32) -> Result<(), SandboxError>;
+    /// Changes the memory limit (and the memory+swap limit, so swap cannot extend it) of a
+    /// running sandbox.
+    fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError>;
     /// Changes the CFS quota (`None` = unlimited) of a running sandbox.
     fn set_cpu_quota(&self, quota_us: Option<u64>) -> Result<(), SandboxError>;
     /// Freezes every task and waits until the kernel reports the cgroup frozen.

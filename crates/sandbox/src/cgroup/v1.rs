@@ -174,6 +174,26 @@ impl Cgroup for CgroupV1 {
         Ok(())
     }
 
+    fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
+        let dir = self.dir("memory")?;
+        let value = bytes.to_string();
+        let has_memsw = dir.join("memory.memsw.limit_in_bytes").exists();
+        // v1 requires memory ≤ memory+swap at every step: raise memsw first, lower it last.
+        let current = parse_u64(&read_file(dir, "memory.limit_in_bytes")?).unwrap_or(0);
+        let order: &[&str] = if bytes >= current {
+            &["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
+        } else {
+            &["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+        };
+        for file in order {
+            if *file == "memory.memsw.limit_in_bytes" && !has_memsw {
+                continue;
+            }
+            write_file(dir, file, &value)?;
+        }
+        Ok(())
+    }
+
     fn set_cpu_quota(&self, quota_us: Option<u64>) -> Result<(), SandboxError> {
         write_file(
             self.dir("cpu")?,

@@ -104,6 +104,11 @@ impl Cgroup for CgroupV2 {
         write_file(&self.dir, "cgroup.procs", &pid.to_string())
     }
 
+    fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
+        // Swap is already off (`memory.swap.max` = 0): only the memory limit changes.
+        write_file(&self.dir, "memory.max", &bytes.to_string())
+    }
+
     fn set_cpu_quota(&self, quota_us: Option<u64>) -> Result<(), SandboxError> {
         write_file(&self.dir, "cpu.max", &cpu_max_value(quota_us))
     }

@@ -48,6 +48,7 @@ pub fn python_spec(name: &str, code: &Path, script: &str) -> SandboxSpec {
         id: unique_id(name),
         init_exe: init_exe(),
         code_dir: code.to_path_buf(),
+        deferred_code: false,
         runtime_dir: None,
         opt_dir: None,
         argv: vec![PYTHON.into(), script.into()],
