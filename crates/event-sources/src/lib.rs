@@ -1,0 +1,1 @@
+//! Event source mappings (work in progress).
