@@ -17,6 +17,7 @@ mod provisioned;
 mod query;
 mod scaling;
 pub mod sigv4;
+mod sqs;
 mod tagging;
 mod unimplemented;
 mod versions;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub credentials: Option<Arc<CredentialSet>>,
     pub code_urls: Arc<CodeUrls>,
     pub invoker: Arc<lambent_invoker::Invoker>,
+    /// The built-in SQS-compatible queue service; `None`: SQS requests are refused.
+    pub queues: Option<Arc<lambent_queues::QueueService>>,
 }
 
 /// The whole HTTP surface of a Lambent server.
@@ -123,6 +126,7 @@ pub fn router(state: AppState) -> Router {
             "/2017-03-31/tags/{arn}",
             get(tagging::list).post(tagging::tag).delete(tagging::untag),
         )
+        .route("/", post(sqs::handle))
         .route(scaling::ROUTE, get(scaling::get))
         .route("/2016-08-19/account-settings", get(account::settings))
         .route("/2016-08-19/account-settings/", get(account::settings))
@@ -134,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route(code_urls::ROUTE, get(code_urls::download))
         .merge(lambda)
+        .layer(middleware::from_fn(sqs::translate_errors))
         .layer(middleware::from_fn(request_id))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

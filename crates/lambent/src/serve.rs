@@ -6,6 +6,7 @@ use lambent_api::{AppState, CodeUrls, CredentialSet};
 use lambent_control::code::{CodeLimits, CodeStore};
 use lambent_control::{Account, FunctionService};
 use lambent_invoker::{Invoker, InvokerSettings, Isolation};
+use lambent_queues::QueueService;
 use lambent_store::SqliteStore;
 use lambent_telemetry::LogStore;
 use std::sync::Arc;
@@ -82,6 +83,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         invoker_settings.memory_budget_mb = budget;
     }
     let invoker = Invoker::new(Arc::clone(&service), invoker_settings, sink);
+    let queues = Arc::new(
+        QueueService::open(
+            &settings.data_dir.join("queues.sqlite3"),
+            &settings.region,
+            &settings.account_id,
+        )
+        .context("opening the queue store")?,
+    );
     let credentials = (!settings.credentials.is_empty())
         .then(|| Arc::new(CredentialSet::new(settings.credentials.clone())));
     let state = AppState {
@@ -89,6 +98,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         credentials,
         code_urls: Arc::new(CodeUrls::new()),
         invoker: Arc::clone(&invoker),
+        queues: Some(Arc::clone(&queues)),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
