@@ -302,19 +302,82 @@ def pid_uid(pid: int) -> int | None:
     return None
 
 
+# Environment ids ever reported for a function name (ids stay listed here after the server
+# forgets them, so "every process of the function is gone" can still be checked).
+_ENVIRONMENT_IDS: dict = {}
+
+
+def environment_ids(function_name: str) -> set:
+    """Ids of `function_name`'s environments, from the `/_lambent/scaling` view of every server
+    this test process started (a pre-started runtime's /proc/PID/environ predates its function,
+    so the environment variables alone do not find it)."""
+    from lambent_util import STARTED_SERVERS
+
+    ids = _ENVIRONMENT_IDS.setdefault(function_name, set())
+    for server in list(STARTED_SERVERS):
+        if not server.running() or not server.endpoint:
+            continue
+        try:
+            resp = server.raw("GET", "/_lambent/scaling", timeout=10)
+        except OSError:
+            continue
+        if resp.status != 200:
+            continue
+        for entry in json.loads(resp.body).get("Functions", []):
+            if entry.get("FunctionName") == function_name:
+                ids.update(entry.get("EnvironmentIds", []))
+    return ids
+
+
+def environment_cgroups(env_id: str) -> list[Path]:
+    """The cgroup directories of environment `env_id` (v1: one per hierarchy; v2: one)."""
+    return [p for p in CGROUP_ROOT.glob(f"*/lambent/{env_id}") if p.is_dir()] + \
+        [p for p in [CGROUP_ROOT / "lambent" / env_id] if p.is_dir()]
+
+
 def function_pids(function_name: str) -> list[int]:
-    """Host pids of processes whose environment names `function_name` (the runtime and its
-    children), plus every process sharing a lambent cgroup with one of them (the sandbox init)."""
+    """Host pids of `function_name`'s environments: processes whose environment variables name
+    it, processes in the cgroups of the environments the servers report for it, and every process
+    sharing a lambent cgroup with one of them (the sandbox init)."""
     needle = f"AWS_LAMBDA_FUNCTION_NAME={function_name}\0".encode()
     found = set()
     for pid in host_pids():
         env = _read(f"/proc/{pid}/environ")
         if env and (env.startswith(needle) or b"\0" + needle in env):
             found.add(pid)
-    for cg in {c for pid in found for c in pid_lambent_cgroups(pid)}:
+    cgroups = {c for pid in found for c in pid_lambent_cgroups(pid)}
+    cgroups |= {c for env_id in environment_ids(function_name) for c in environment_cgroups(env_id)}
+    for cg in cgroups:
         for pid in cgroup_procs(cg):
             found.add(pid)
     return sorted(found)
+
+
+def process_memory_contains(pid: int, needle: bytes, limit: int = 256 << 20) -> bool:
+    """Whether `needle` is in the writable private memory of `pid` (heap, anonymous mappings,
+    stack), read from the host as root: where a process keeps the environment variables it was
+    given after its start."""
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+            scanned = 0
+            for line in maps:
+                fields = line.split()
+                if not fields[1].startswith("rw") or (len(fields) > 5 and fields[5].startswith("/")):
+                    continue
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                if scanned + (end - start) > limit:
+                    continue
+                try:
+                    mem.seek(start)
+                    chunk = mem.read(end - start)
+                except (OSError, OverflowError, ValueError):
+                    continue
+                scanned += end - start
+                if needle in chunk:
+                    return True
+    except OSError:
+        pass
+    return False
 
 
 def pid_lambent_cgroups(pid: int) -> list[Path]:

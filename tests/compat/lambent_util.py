@@ -87,6 +87,8 @@ def server_env(extra: dict | None = None) -> dict:
 # Per-server scratch directories (log, working directory, default data directory), removed at
 # exit unless LAMBENT_COMPAT_KEEP is set. Failing assertions quote the log.
 _WORK_DIRS: list = []
+# Every server started by this test process, so helpers can ask them about environments.
+STARTED_SERVERS: list = []
 
 
 @atexit.register
@@ -161,6 +163,7 @@ class Server:
         )
         os.close(log_fd)
         server = cls(proc=proc, data_dir=data_dir, log_path=Path(log_name), args=cmd)
+        STARTED_SERVERS.append(server)
         if wait:
             server.wait_ready()
         return server

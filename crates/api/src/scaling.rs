@@ -1,6 +1,6 @@
 //! `GET /_lambent/scaling`: Lambent's own view of how each function is scaled (not a Lambda
-//! operation): environments busy, idle and initializing, cold starts and throttles. Signed like
-//! the Lambda API when credentials are configured.
+//! operation): environments busy, idle and initializing, cold starts and throttles, and the
+//! runtimes started ahead of demand. Signed like the Lambda API when credentials are configured.
 
 use crate::{AppState, json_response};
 use axum::extract::State;
@@ -23,8 +23,15 @@ pub async fn get(State(state): State<AppState>) -> Response {
                 "Initializing": f.initializing,
                 "ColdStarts": f.cold_starts,
                 "Throttles": f.throttles,
+                "EnvironmentIds": f.environment_ids,
             })
         })
         .collect();
-    json_response(StatusCode::OK, json!({ "Functions": functions }))
+    json_response(
+        StatusCode::OK,
+        json!({
+            "Functions": functions,
+            "PrestartedRuntimes": state.invoker.prestarted_runtimes(),
+        }),
+    )
 }

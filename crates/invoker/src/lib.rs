@@ -14,6 +14,7 @@ mod keepalive;
 mod live;
 mod logs;
 mod pool;
+mod prestart;
 mod provisioned;
 mod report;
 mod scaling;

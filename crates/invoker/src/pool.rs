@@ -2,9 +2,10 @@
 //! retired when the function changes and reaped when idle too long.
 
 use crate::admission::{Admission, ThrottleReason};
-use crate::environment::{Environment, StartError};
+use crate::environment::{Environment, Host, StartError};
 use crate::keepalive::KeepAlive;
 use crate::live::LiveEnvironments;
+use crate::prestart::PrestartPool;
 use crate::provisioned::{Allocations, ProvisionedKey};
 use crate::scaling::{FunctionScaling, ScalingCounters};
 use crate::settings::InvokerSettings;
@@ -32,10 +33,11 @@ pub struct Invoker {
     memory: Arc<Semaphore>,
     admission: Admission,
     live: LiveEnvironments,
+    prestarts: Arc<PrestartPool>,
     /// Set when running invocations must stop (server shutdown after its grace period).
     stop: tokio::sync::watch::Sender<bool>,
     allocations: Allocations,
-    scaling: ScalingCounters,
+    scaling: Arc<ScalingCounters>,
     keep_alive: KeepAlive,
 }
 
@@ -52,6 +54,8 @@ impl Invoker {
         sink: LogSink,
     ) -> Arc<Self> {
         let memory = Arc::new(Semaphore::new(settings.memory_budget_mb as usize));
+        let live = LiveEnvironments::default();
+        let prestarts = PrestartPool::new(settings.clone(), live.clone());
         let invoker = Arc::new(Self {
             service,
             settings,
@@ -59,10 +63,11 @@ impl Invoker {
             idle: Mutex::new(HashMap::new()),
             memory,
             admission: Admission::default(),
-            live: LiveEnvironments::default(),
+            live,
+            prestarts,
             stop: tokio::sync::watch::channel(false).0,
             allocations: Allocations::default(),
-            scaling: ScalingCounters::default(),
+            scaling: Arc::default(),
             keep_alive: KeepAlive::default(),
         });
         invoker.spawn_maintenance();
@@ -108,24 +113,20 @@ impl Invoker {
                         self.scaling.throttled(&function.name);
                     })?;
                 let _initializing = self.scaling.initializing(&function.name, true);
-                let started = Environment::start(
-                    &function,
-                    fingerprint,
-                    &self.settings,
-                    self.sink.clone(),
-                    self.live.guard(),
-                    None,
-                    &request_id,
-                )
-                .await
-                .map_err(|e| match e {
-                    StartError::UnsupportedRuntime(_) => {
-                        InvokeError::ResourceNotReady(e.to_string())
-                    }
-                    StartError::Spawn(_) => InvokeError::Service(e.to_string()),
-                })?;
+                let started =
+                    Environment::start(&function, fingerprint, self.host(), None, &request_id)
+                        .await
+                        .map_err(|e| match e {
+                            StartError::UnsupportedRuntime(_) => {
+                                InvokeError::ResourceNotReady(e.to_string())
+                            }
+                            StartError::Spawn(_) => InvokeError::Service(e.to_string()),
+                        })?;
                 match started {
-                    Ok(environment) => (environment, permit),
+                    Ok(mut environment) => {
+                        environment.track(self.scaling.register(&function.name, environment.id()));
+                        (environment, permit)
+                    }
                     Err(failure) => {
                         return Ok(InvokeResponse {
                             request_id,
@@ -172,6 +173,7 @@ impl Invoker {
     /// Stops every idle environment and waits until every environment is torn down. Call it
     /// after the front door stopped taking requests, so that none is busy.
     pub async fn shutdown(&self) {
+        self.prestarts.close();
         self.retire_all();
         let remaining = self.live.wait_until_none(SHUTDOWN_LIMIT).await;
         if remaining > 0 {
@@ -188,6 +190,21 @@ impl Invoker {
             Err(_) => Vec::new(),
         };
         drop(drained);
+    }
+
+    /// What an environment start needs from the invoker.
+    fn host(&self) -> Host<'_> {
+        Host {
+            settings: &self.settings,
+            sink: self.sink.clone(),
+            live: self.live.guard(),
+            prestarts: Some(&self.prestarts),
+        }
+    }
+
+    /// Runtimes started ahead of demand and ready to become environments, by runtime identifier.
+    pub fn prestarted_runtimes(&self) -> std::collections::BTreeMap<String, usize> {
+        self.prestarts.ready_counts()
     }
 
     /// Number of idle (warm) environments of a function.
@@ -379,16 +396,15 @@ impl Invoker {
         let started = Environment::start(
             &function,
             fingerprint(&function),
-            &self.settings,
-            self.sink.clone(),
-            self.live.guard(),
+            self.host(),
             Some(self.allocations.pin(key)),
             &request_id,
         )
         .await
         .map_err(|e| InvokeError::Service(e.to_string()))?;
         match started {
-            Ok(environment) => {
+            Ok(mut environment) => {
+                environment.track(self.scaling.register(&function.name, environment.id()));
                 self.put_idle(&function.name, environment, permit);
                 Ok(())
             }

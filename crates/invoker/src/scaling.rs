@@ -1,8 +1,8 @@
 //! Per-function scaling state for operators and the metrics work: environments by state, cold
 //! starts and throttles since the server started.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 /// A snapshot of one function's scaling.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +18,9 @@ pub struct FunctionScaling {
     pub cold_starts: u64,
     /// Invocations refused with TooManyRequestsException.
     pub throttles: u64,
+    /// Ids of the live environments (each names its cgroup, `lambent/<id>`, and ends its log
+    /// stream names), so an operator can find an environment's processes on the host.
+    pub environment_ids: Vec<String>,
 }
 
 #[derive(Default)]
@@ -30,6 +33,21 @@ struct Counters {
     initializing: u64,
     cold_starts: u64,
     throttles: u64,
+    environments: BTreeSet<String>,
+}
+
+/// Lists a live environment under its function until dropped (with the environment).
+pub struct EnvironmentTicket {
+    counters: Arc<ScalingCounters>,
+    function: String,
+    id: String,
+}
+
+impl Drop for EnvironmentTicket {
+    fn drop(&mut self) {
+        self.counters
+            .with(&self.function, |c| c.environments.remove(&self.id));
+    }
 }
 
 /// Marks an environment start in progress; dropping it ends the "initializing" state.
@@ -62,6 +80,16 @@ impl ScalingCounters {
         }
     }
 
+    /// Lists environment `id` under `function` for as long as the ticket lives.
+    pub fn register(self: &Arc<Self>, function: &str, id: &str) -> EnvironmentTicket {
+        self.with(function, |c| c.environments.insert(id.to_owned()));
+        EnvironmentTicket {
+            counters: Arc::clone(self),
+            function: function.to_owned(),
+            id: id.to_owned(),
+        }
+    }
+
     /// Combines the counters with the current busy and idle counts.
     pub fn snapshot(
         &self,
@@ -85,6 +113,9 @@ impl ScalingCounters {
                     initializing: counters.map_or(0, |c| c.initializing),
                     cold_starts: counters.map_or(0, |c| c.cold_starts),
                     throttles: counters.map_or(0, |c| c.throttles),
+                    environment_ids: counters
+                        .map(|c| c.environments.iter().cloned().collect())
+                        .unwrap_or_default(),
                 }
             })
             .collect()

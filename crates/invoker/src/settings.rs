@@ -21,6 +21,9 @@ pub struct InvokerSettings {
     pub region: String,
     /// Processes and threads allowed per environment (Lambda: 1,024).
     pub pids_max: u64,
+    /// Runtimes kept started ahead of demand, per runtime identifier in use (0 = off); see
+    /// `prestart.rs`.
+    pub prestart_per_runtime: usize,
     /// Unprivileged uid/gid the runtime runs as.
     pub sandbox_uid: u32,
     pub sandbox_gid: u32,
@@ -37,6 +40,7 @@ impl InvokerSettings {
             memory_budget_mb: default_memory_budget_mb(),
             region,
             pids_max: 1024,
+            prestart_per_runtime: 2,
             sandbox_uid: 993,
             sandbox_gid: 993,
         }

@@ -15,6 +15,8 @@ pub struct RuntimeApi {
     shared: Arc<Shared>,
     events: mpsc::Sender<Invocation>,
     init: watch::Receiver<Option<InitOutcome>>,
+    /// Where a pre-started runtime's environment comes from (see [`RuntimeApi::specialize`]).
+    environment: Mutex<Option<oneshot::Sender<Bytes>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -24,6 +26,8 @@ struct Shared {
     /// The invocation handed out and not yet answered, with where its result goes.
     current: Mutex<Option<Outstanding>>,
     init: watch::Sender<Option<InitOutcome>>,
+    /// Answers the one `GET .../lambent/environment` of a pre-started runtime.
+    environment: tokio::sync::Mutex<Option<oneshot::Receiver<Bytes>>>,
 }
 
 struct Outstanding {
@@ -37,10 +41,12 @@ pub fn serve(listener: std::net::TcpListener) -> std::io::Result<RuntimeApi> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let (events_tx, events_rx) = mpsc::channel(1);
     let (init_tx, init_rx) = watch::channel(None);
+    let (environment_tx, environment_rx) = oneshot::channel();
     let shared = Arc::new(Shared {
         events: tokio::sync::Mutex::new(events_rx),
         current: Mutex::new(None),
         init: init_tx,
+        environment: tokio::sync::Mutex::new(Some(environment_rx)),
     });
     let accept_shared = Arc::clone(&shared);
     let server = tokio::spawn(async move {
@@ -63,6 +69,7 @@ pub fn serve(listener: std::net::TcpListener) -> std::io::Result<RuntimeApi> {
         shared,
         events: events_tx,
         init: init_rx,
+        environment: Mutex::new(Some(environment_tx)),
         server,
     })
 }
@@ -80,6 +87,20 @@ impl RuntimeApi {
                     error_type: None,
                 };
             }
+        }
+    }
+
+    /// Hands a pre-started runtime the environment variables of the function it now serves,
+    /// answering its `GET /2018-06-01/runtime/lambent/environment` (Lambent's own addition to
+    /// the Runtime API, used only by its bootstraps). Only the first call has an effect.
+    pub fn specialize(&self, environment: &[(String, String)]) {
+        let body: serde_json::Map<String, serde_json::Value> = environment
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let sender = self.environment.lock().ok().and_then(|mut s| s.take());
+        if let Some(sender) = sender {
+            let _ = sender.send(Bytes::from(serde_json::Value::Object(body).to_string()));
         }
     }
 
@@ -142,6 +163,7 @@ async fn handle(
     };
     let reply = match (req.method().clone(), rest) {
         (Method::GET, "/invocation/next") => next(&shared).await,
+        (Method::GET, "/lambent/environment") => environment(&shared).await,
         (Method::POST, "/init/error") => {
             let error_type = header(&req, "Lambda-Runtime-Function-Error-Type");
             let body = read_body(req).await.unwrap_or_default();
@@ -190,6 +212,33 @@ async fn handle(
         _ => error_reply(StatusCode::NOT_FOUND, "InvalidRequest", "Not found"),
     };
     Ok(reply)
+}
+
+/// A pre-started runtime's wait for its function: answered once, when the invoker specialises
+/// the environment; refused afterwards, so function code learns nothing from it.
+async fn environment(shared: &Shared) -> Reply {
+    let Some(receiver) = shared.environment.lock().await.take() else {
+        return error_reply(
+            StatusCode::FORBIDDEN,
+            "InvalidRequest",
+            "The environment was already handed out.",
+        );
+    };
+    match receiver.await {
+        Ok(body) => {
+            let mut response = Response::new(Full::new(body));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(_) => error_reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "shutting down",
+        ),
+    }
 }
 
 /// The long poll: marks Init done on first call, then blocks until the invoker sends an event.
@@ -303,4 +352,38 @@ async fn read_limited(req: Request<Incoming>) -> Option<Bytes> {
         }
     }
     (seen <= MAX_RESPONSE_BYTES).then(|| Bytes::from(collected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(address: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        response
+    }
+
+    #[tokio::test]
+    async fn environment_waits_for_specialize_and_is_handed_out_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let api = serve(listener).expect("serve");
+        let path = "/2018-06-01/runtime/lambent/environment";
+        let waiting = tokio::spawn(get(address, path));
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "answered before specialize");
+        api.specialize(&[("_HANDLER".into(), "app.handler".into())]);
+        let first = waiting.await.expect("join");
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(first.ends_with(r#"{"_HANDLER":"app.handler"}"#), "{first}");
+        let second = get(address, path).await;
+        assert!(second.starts_with("HTTP/1.1 403"), "{second}");
+    }
 }

@@ -303,21 +303,6 @@ fn pivot(root: &Path) -> Result<(), InitError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_etc_files() {
-        let p = passwd_content(993, 990);
-        assert!(p.contains("sbx_user1051:x:993:990::/tmp:"));
-        assert_eq!(p.lines().count(), 2);
-        assert_eq!(group_content(990), "root:x:0:\nsbx_user1051:x:990:\n");
-        assert!(hosts_content("sandbox").contains("127.0.1.1\tsandbox"));
-        assert!(NSSWITCH.contains("hosts: files dns"));
-    }
-}
-
 /// Mounts a deferred sandbox's code (detached read-only trees made by the host) at `/var/task`
 /// and `/opt`, and resizes `/tmp` to the function's ephemeral storage.
 pub(crate) fn attach_code(
@@ -337,4 +322,19 @@ pub(crate) fn attach_code(
         Some(&c(format!("mode=1777,size={tmp_mb}m"))?),
     )
     .step("resize /tmp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_etc_files() {
+        let p = passwd_content(993, 990);
+        assert!(p.contains("sbx_user1051:x:993:990::/tmp:"));
+        assert_eq!(p.lines().count(), 2);
+        assert_eq!(group_content(990), "root:x:0:\nsbx_user1051:x:990:\n");
+        assert!(hosts_content("sandbox").contains("127.0.1.1\tsandbox"));
+        assert!(NSSWITCH.contains("hosts: files dns"));
+    }
 }

@@ -37,8 +37,21 @@ pub const SANDBOX_RUNTIME_API: &str = "127.0.0.1:9001";
 /// How much of the log `X-Amz-Log-Type: Tail` returns.
 const TAIL_BYTES: usize = 4096;
 
+/// What starting an environment uses from the invoker.
+pub struct Host<'a> {
+    pub settings: &'a InvokerSettings,
+    pub sink: LogSink,
+    /// Counts the environment as live until its sandbox is torn down.
+    pub live: LiveGuard,
+    /// Runtimes started ahead of demand, to take one from when the function allows it.
+    pub prestarts: Option<&'a std::sync::Arc<crate::prestart::PrestartPool>>,
+}
+
 pub struct Environment {
     pub fingerprint: String,
+    id: String,
+    /// Lists this environment in the scaling view while it lives.
+    ticket: Option<crate::scaling::EnvironmentTicket>,
     version: String,
     memory_mb: u32,
     timeout: Duration,
@@ -84,27 +97,46 @@ impl Environment {
     pub async fn start(
         function: &ResolvedFunction,
         fingerprint: String,
-        settings: &InvokerSettings,
-        sink: LogSink,
-        live: LiveGuard,
+        host: Host<'_>,
         pinned: Option<PinnedSlot>,
         request_id: &str,
     ) -> Result<Result<Environment, InitFailure>, StartError> {
+        let Host {
+            settings,
+            sink,
+            live,
+            prestarts,
+        } = host;
         let config = &function.config;
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let started = Instant::now();
+        let mut launch = settings
+            .runtimes
+            .launch(&config.runtime)
+            .ok_or_else(|| StartError::UnsupportedRuntime(config.runtime.clone()))?;
+        let plain_argv = launch.argv.clone();
+        if let Some(wrapper) = config.environment.get("AWS_LAMBDA_EXEC_WRAPPER") {
+            launch = launch.with_exec_wrapper(wrapper);
+        }
+        let argv = launch.resolve(|path| exists_inside(path, function));
+        let prestarted = match (prestarts, &argv) {
+            (Some(pool), Some(argv))
+                if settings.isolation == Isolation::Sandbox
+                    && argv == &plain_argv
+                    && matches_prestart(&launch, argv, &config.environment) =>
+            {
+                pool.take(&config.runtime)
+            }
+            _ => None,
+        };
+        let id = prestarted.as_ref().map_or_else(
+            || uuid::Uuid::new_v4().simple().to_string(),
+            |p| p.id.clone(),
+        );
         let stream = format!(
             "{}/[{}]{id}",
             chrono::Utc::now().format("%Y/%m/%d"),
             function.version
         );
-        let mut launch = settings
-            .runtimes
-            .launch(&config.runtime)
-            .ok_or_else(|| StartError::UnsupportedRuntime(config.runtime.clone()))?;
-        if let Some(wrapper) = config.environment.get("AWS_LAMBDA_EXEC_WRAPPER") {
-            launch = launch.with_exec_wrapper(wrapper);
-        }
-        let argv = launch.resolve(|path| exists_inside(path, function));
         // Later entries win: the runtime's defaults, then Lambda's variables, then the function's
         // own (which may override e.g. PYTHONPATH, never a reserved variable: validation refuses those).
         let env_for = |api_address: &str| {
@@ -131,7 +163,6 @@ impl Environment {
             config.runtime,
             lambent_control::runtime_version_arn(&config.runtime, &settings.region)
         );
-        let started = Instant::now();
         let Some(argv) = argv else {
             let message = format!(
                 "RequestId: {request_id} Error: Couldn't find valid bootstrap(s): [{}]",
@@ -149,7 +180,10 @@ impl Environment {
         let spawned = match settings.isolation {
             Isolation::Sandbox => {
                 let env = env_for(SANDBOX_RUNTIME_API);
-                sandboxed::spawn(&id, function, settings, argv, env, live).await?
+                match prestarted {
+                    Some(prestarted) => specialise(prestarted, function, &env).await?,
+                    None => sandboxed::spawn(&id, function, settings, argv, env, live).await?,
+                }
             }
             Isolation::None => {
                 let listener = std::net::TcpListener::bind("127.0.0.1:0")
@@ -189,6 +223,8 @@ impl Environment {
         logs.platform(std::slice::from_ref(&init_start)).await;
         let mut environment = Environment {
             fingerprint,
+            id: id.clone(),
+            ticket: None,
             version: function.version.clone(),
             memory_mb: config.memory_mb,
             timeout: Duration::from_secs(u64::from(config.timeout_seconds)),
@@ -231,6 +267,16 @@ impl Environment {
                 }))
             }
         }
+    }
+
+    /// The environment's id: its sandbox's cgroup name and the end of its log stream names.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Keeps `ticket` (the environment's entry in the scaling view) as long as the environment.
+    pub fn track(&mut self, ticket: crate::scaling::EnvironmentTicket) {
+        self.ticket = Some(ticket);
     }
 
     /// Waits for the runtime's first `/next` (Init done) or its failure; on failure returns the
@@ -500,21 +546,16 @@ fn lambda_variables(
         ("AWS_LAMBDA_FUNCTION_NAME", function.name.as_str()),
         ("AWS_LAMBDA_FUNCTION_VERSION", function.version.as_str()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", initialization_type),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", config.logging.log_group.as_str()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
-        ("LAMBDA_TASK_ROOT", "/var/task"),
-        ("TZ", ":UTC"),
-        ("LANG", "en_US.UTF-8"),
-        ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
         (
-            "LD_LIBRARY_PATH",
-            "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            config.logging.log_group.as_str(),
         ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
         ("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain(process_variables(runtime_api))
     .collect();
     vars.push((
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
@@ -527,6 +568,138 @@ fn lambda_variables(
         }
     }
     vars
+}
+
+/// The variables of every environment that do not depend on the function: a pre-started runtime
+/// starts with exactly these, so whatever the process reads from them at start-up (the dynamic
+/// linker, the locale) is what an ordinary start would have read.
+fn process_variables(runtime_api: &str) -> impl Iterator<Item = (String, String)> {
+    [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+        ("LAMBDA_TASK_ROOT", "/var/task"),
+        ("TZ", ":UTC"),
+        ("LANG", "en_US.UTF-8"),
+        ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+        (
+            "LD_LIBRARY_PATH",
+            "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+}
+
+/// Variables a process reads once, at start-up (dynamic linker, C library, locale, time zone):
+/// changing them after a pre-started runtime began would not have the effect an ordinary start
+/// gives, so a function that sets them to anything else starts the ordinary way.
+fn read_at_startup(name: &str) -> bool {
+    ["LD_", "LC_", "MALLOC_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || matches!(name, "LANG" | "TZ" | "GLIBC_TUNABLES" | "NODE_OPTIONS")
+}
+
+/// Turns a pre-started runtime into `function`'s environment: its code and limits are attached,
+/// then the runtime receives the environment variables and goes on to load the handler. Its
+/// Init Duration runs from here, as nothing of the function ran before.
+async fn specialise(
+    prestarted: Prestarted,
+    function: &ResolvedFunction,
+    env: &[(String, String)],
+) -> Result<Spawned, StartError> {
+    let config = &function.config;
+    prestarted
+        .process
+        .attach(sandboxed::Attach {
+            code_dir: function.code_dir.clone(),
+            opt_dir: function.opt_dir.clone(),
+            tmp_mb: u64::from(config.ephemeral_storage_mb),
+            memory_mb: u64::from(config.memory_mb),
+        })
+        .await
+        .map_err(StartError::Spawn)?;
+    prestarted.api.specialize(env);
+    Ok(Spawned {
+        process: Process::Sandboxed(prestarted.process),
+        api: prestarted.api,
+        outputs: prestarted.outputs,
+    })
+}
+
+/// A runtime started ahead of any function in a deferred sandbox (see [`crate::prestart`]).
+pub(crate) struct Prestarted {
+    id: String,
+    process: sandboxed::SandboxedProcess,
+    api: RuntimeApi,
+    outputs: Vec<std::os::fd::OwnedFd>,
+}
+
+impl Prestarted {
+    pub(crate) fn alive(&self) -> bool {
+        self.process.alive()
+    }
+}
+
+/// Whether runtime `runtime_id` can be pre-started under `settings`: interpreted runtimes in
+/// sandboxes, whose bootstrap knows how to wait for its function.
+pub(crate) fn can_prestart(runtime_id: &str, settings: &InvokerSettings) -> bool {
+    settings.isolation == Isolation::Sandbox
+        && settings
+            .runtimes
+            .launch(runtime_id)
+            .is_some_and(|launch| launch.family == lambent_runtimes::RuntimeFamily::Python)
+}
+
+/// The environment a pre-started runtime of `launch` begins with.
+fn prestart_env(launch: &lambent_runtimes::Launch) -> Vec<(String, String)> {
+    let mut env: std::collections::BTreeMap<String, String> = launch.env.iter().cloned().collect();
+    env.extend(process_variables(SANDBOX_RUNTIME_API));
+    env.insert("LAMBENT_PRESTART".into(), "1".into());
+    env.into_iter().collect()
+}
+
+/// Starts a runtime of `runtime_id` in a deferred sandbox; it waits for a function.
+pub(crate) async fn prestart(
+    runtime_id: &str,
+    settings: &InvokerSettings,
+    live: LiveGuard,
+) -> Result<Prestarted, StartError> {
+    let launch = settings
+        .runtimes
+        .launch(runtime_id)
+        .ok_or_else(|| StartError::UnsupportedRuntime(runtime_id.to_owned()))?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (process, api, outputs) = sandboxed::prestart(
+        &id,
+        settings,
+        launch.argv.clone(),
+        prestart_env(&launch),
+        live,
+    )
+    .await?;
+    Ok(Prestarted {
+        id,
+        process,
+        api,
+        outputs,
+    })
+}
+
+/// Whether a pre-started runtime of `launch` can become an environment that runs `argv` with the
+/// function's own variables `function_env` on top: the same program, and nothing read at
+/// start-up set to another value.
+fn matches_prestart(
+    launch: &lambent_runtimes::Launch,
+    argv: &[String],
+    function_env: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let base = prestart_env(launch);
+    let base_value = |name: &str| base.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    argv == launch.argv.as_slice()
+        && function_env
+            .iter()
+            .filter(|(k, _)| read_at_startup(k))
+            .all(|(k, v)| base_value(k) == Some(v))
 }
 
 /// Whether `path` (as seen inside the sandbox) exists: `/var/task` is the function's code,

@@ -709,15 +709,40 @@ def init_failed(client, error):
         sys.exit(1)
 
 
+def _await_function(client):
+    """A pre-started runtime (LAMBENT_PRESTART=1) runs this far before any
+    function exists: interpreter started, this module and the modules error
+    handling needs imported. It then waits for the function's environment,
+    which the host sends once the function's code is mounted, and becomes
+    exactly the process an ordinary start would have made: same environment,
+    same working directory, same derived settings."""
+    global _runtime_version, _ensure_ascii, _response_encoder
+    import decimal  # noqa: F401  (off the critical path here)
+    import traceback  # noqa: F401
+
+    status, _, body = client.request("GET", client.base + "/lambent/environment")
+    if status != 200:
+        raise RuntimeApiError(f"Runtime API /lambent/environment answered {status}: {body[:200]!r}")
+    environment = json.loads(body)
+    os.environ.clear()
+    os.environ.update(environment)
+    os.chdir(os.environ.get("LAMBDA_TASK_ROOT", "/var/task"))
+    _runtime_version = _runtime_version_from_env()
+    _ensure_ascii = not (_runtime_version is not None and _runtime_version >= (3, 12))
+    _response_encoder = json.JSONEncoder(ensure_ascii=_ensure_ascii, default=_decimal_default)
+
+
 def main():
     setup_output()
     _restore_site_builtins()
-    _setup_sys_path()
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         sys.stderr.write("AWS_LAMBDA_RUNTIME_API is not set\n")
         sys.exit(2)
     client = RuntimeApiClient(address)
+    if os.environ.get("LAMBENT_PRESTART") == "1":
+        _await_function(client)
+    _setup_sys_path()
     handler_name = os.environ.get("_HANDLER") or (sys.argv[1] if len(sys.argv) > 1 else "")
 
     try:
