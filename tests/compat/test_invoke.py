@@ -559,10 +559,12 @@ def test_dry_run(lam, fn):
     assert function_pids(name) == [], "DryRun must not start an execution environment"
 
 
-def test_event_invocation_is_not_implemented_yet(lam, fn):
-    status, code, message, _ = api_error(lam.invoke, FunctionName=fn("python", "echo"), InvocationType="Event",
-                                         Payload=b"{}")
-    assert (status, code) == (501, "NotImplementedException"), (status, code, message)
+def test_event_invocation_is_accepted(lam, fn):
+    """Recorded: TestLambdaFeatures::test_invocation_type_event (202, empty payload). Delivery,
+    retries and destinations are covered by test_async*.py."""
+    out = lam.invoke(FunctionName=fn("python", "echo"), InvocationType="Event", Payload=b"{}")
+    assert out["StatusCode"] == 202 and out["Payload"].read() == b"", out
+    assert UUID_RE.match(out["ResponseMetadata"]["HTTPHeaders"].get("x-amzn-requestid", "")), out
 
 
 @pytest.mark.parametrize("invocation_type", ["RequestResponse", "DryRun"])

@@ -19,8 +19,6 @@ UNIMPLEMENTED = [
     ("list_event_source_mappings", "ListEventSourceMappings", {}),
     ("create_function_url_config", "CreateFunctionUrlConfig", {"FunctionName": "{fn}", "AuthType": "NONE"}),
     ("get_function_url_config", "GetFunctionUrlConfig", {"FunctionName": "{fn}"}),
-    ("put_function_event_invoke_config", "PutFunctionEventInvokeConfig",
-     {"FunctionName": "{fn}", "MaximumRetryAttempts": 1}),
     ("list_code_signing_configs", "ListCodeSigningConfigs", {}),
     ("get_layer_version_policy", "GetLayerVersionPolicy", {"LayerName": "lyr", "VersionNumber": 1}),
 ]

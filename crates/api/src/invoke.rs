@@ -7,6 +7,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use lambent_async_invoke::{MAX_ASYNC_PAYLOAD, NewEvent};
+use lambent_control::FunctionRef;
 use lambent_invoker::{InvokeError, InvokeRequest, MAX_SYNC_PAYLOAD};
 
 /// Lambda's limit on `X-Amz-Client-Context` (base64 of at most 3,583 bytes of JSON).
@@ -27,20 +29,20 @@ pub async fn invoke(
     if !matches!(log_type, "None" | "Tail") {
         return Err(invalid_header(log_type, "logType", "[None, Tail]"));
     }
-    let payload = body::read(request, MAX_SYNC_PAYLOAD, "InvokeFunction")
+    let limit = if invocation_type == "Event" {
+        MAX_ASYNC_PAYLOAD
+    } else {
+        MAX_SYNC_PAYLOAD
+    };
+    let payload = body::read(request, limit, "InvokeFunction")
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|_| too_large(limit))?;
     match invocation_type {
         "DryRun" => {
             state.service.resolve(&reference.or_latest()).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        "Event" => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplementedException",
-            "Asynchronous invocation (InvocationType Event) is not implemented by this Lambent \
-             release yet; use RequestResponse.",
-        )),
+        "Event" => enqueue(&state, reference, payload).await,
         "RequestResponse" => {
             let client_context = header_str(&headers, "X-Amz-Client-Context")
                 .map(decode_client_context)
@@ -127,20 +129,46 @@ fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
     Ok(text)
 }
 
-fn too_large() -> ApiError {
+fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestTooLargeException",
-        format!(
-            "Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
-        ),
+        format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
     )
+}
+
+/// `InvocationType: Event`: resolve the qualifier now (an alias picks its version when the event
+/// is accepted, as in Lambda), journal the event durably, and only then answer 202 with the
+/// request id the function will see.
+async fn enqueue(
+    state: &AppState,
+    reference: FunctionRef,
+    payload: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let Some(engine) = &state.async_invoke else {
+        return Err(ApiError::not_implemented("Invoke (InvocationType Event)"));
+    };
+    let resolved = state.service.resolve(&reference.or_latest()).await?;
+    let request_id = engine
+        .enqueue(NewEvent {
+            function: resolved.name,
+            qualifier: reference.qualifier,
+            version: resolved.version,
+            payload,
+        })
+        .await
+        .map_err(|e| ApiError::service(format!("cannot store the event: {e}")))?;
+    let mut reply = (StatusCode::ACCEPTED, Body::empty()).into_response();
+    let out = reply.headers_mut();
+    insert(out, "x-amzn-RequestId", &request_id);
+    insert(out, "X-Amz-Request-Id", &request_id);
+    Ok(reply)
 }
 
 fn invoke_error(e: InvokeError) -> ApiError {
     match e {
         InvokeError::Control(c) => c.into(),
-        InvokeError::RequestTooLarge => too_large(),
+        InvokeError::RequestTooLarge => too_large(MAX_SYNC_PAYLOAD),
         InvokeError::ResourceNotReady(message) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "ResourceNotReadyException",

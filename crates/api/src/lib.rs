@@ -9,6 +9,7 @@ mod body;
 mod code_urls;
 mod concurrency;
 mod error;
+mod event_invoke_config;
 mod functions;
 mod invoke;
 mod layers;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub credentials: Option<Arc<CredentialSet>>,
     pub code_urls: Arc<CodeUrls>,
     pub invoker: Arc<lambent_invoker::Invoker>,
+    /// Asynchronous invocation (`InvocationType: Event`); `None`: such calls are refused.
+    pub async_invoke: Option<lambent_async_invoke::AsyncInvoke>,
     /// The built-in SQS-compatible queue service; `None`: SQS requests are refused.
     pub queues: Option<Arc<lambent_queues::QueueService>>,
 }
@@ -71,6 +74,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            get(event_invoke_config::get)
+                .put(event_invoke_config::put)
+                .post(event_invoke_config::update)
+                .delete(event_invoke_config::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_invoke_config::list),
         )
         .route(
             "/2015-03-31/functions/{name}/versions",

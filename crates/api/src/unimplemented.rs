@@ -64,31 +64,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
         "GetFunctionConcurrency",
     ),
     (
-        "GET",
-        r"/2019-09-25/functions/[^/]+/event-invoke-config/list",
-        "ListFunctionEventInvokeConfigs",
-    ),
-    (
-        "PUT",
-        r"/2019-09-25/functions/[^/]+/event-invoke-config",
-        "PutFunctionEventInvokeConfig",
-    ),
-    (
-        "POST",
-        r"/2019-09-25/functions/[^/]+/event-invoke-config",
-        "UpdateFunctionEventInvokeConfig",
-    ),
-    (
-        "GET",
-        r"/2019-09-25/functions/[^/]+/event-invoke-config",
-        "GetFunctionEventInvokeConfig",
-    ),
-    (
-        "DELETE",
-        r"/2019-09-25/functions/[^/]+/event-invoke-config",
-        "DeleteFunctionEventInvokeConfig",
-    ),
-    (
         "POST",
         r"/2015-03-31/event-source-mappings/?",
         "CreateEventSourceMapping",
@@ -277,11 +252,8 @@ mod tests {
             Some("GetFunctionUrlConfig")
         );
         assert_eq!(
-            operation_for(
-                &Method::GET,
-                "/2019-09-25/functions/f/event-invoke-config/list"
-            ),
-            Some("ListFunctionEventInvokeConfigs")
+            operation_for(&Method::GET, "/2021-10-31/functions/f/urls"),
+            Some("ListFunctionUrlConfigs")
         );
         assert_eq!(operation_for(&Method::GET, "/nope"), None);
     }

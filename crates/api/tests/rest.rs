@@ -46,6 +46,7 @@ fn server(credentials: Option<CredentialSet>) -> Server {
         credentials: credentials.map(Arc::new),
         code_urls: Arc::new(CodeUrls::new()),
         invoker,
+        async_invoke: None,
         queues: None,
     });
     Server { _dir: dir, app }

@@ -10,6 +10,7 @@ mod aliases;
 pub mod code;
 mod concurrency;
 mod error;
+mod event_invoke;
 pub mod input;
 mod layers;
 mod names;
@@ -23,6 +24,10 @@ mod views;
 
 pub use concurrency::MIN_UNRESERVED_CONCURRENCY;
 pub use error::ControlError;
+pub use event_invoke::{
+    AsyncSettings, DestinationConfigInput, DestinationInput, EventInvokeConfigInput,
+    EventInvokeConfigView,
+};
 pub use names::{Account, FunctionRef, NameUse};
 pub use provisioned::{ProvisionedTarget, ProvisionedView};
 pub use service::{FunctionChanged, FunctionService, MAX_LIST_ITEMS, ResolvedFunction};

@@ -206,6 +206,7 @@ impl FunctionService {
             last_version: 0,
             aliases: BTreeMap::new(),
             qualified_policies: BTreeMap::new(),
+            event_invoke_configs: BTreeMap::new(),
             reserved_concurrency: None,
             provisioned: BTreeMap::new(),
             generation: 0,

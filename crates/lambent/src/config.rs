@@ -38,6 +38,14 @@ pub struct ServeArgs {
     /// MB of MemorySize all live environments may add up to [default: 80% of host memory].
     #[arg(long, env = "LAMBENT_MEMORY_BUDGET")]
     pub memory_budget: Option<u32>,
+    /// Multiplies every delay of asynchronous invocation (retries, backoff, maximum event age):
+    /// 1 is Lambda's schedule, 0.01 runs it a hundred times faster (for tests).
+    #[arg(long, env = "LAMBENT_ASYNC_TIME_SCALE")]
+    pub async_time_scale: Option<f64>,
+    /// Asynchronous events of one function that run at once (never more than its reserved
+    /// concurrency).
+    #[arg(long, env = "LAMBENT_ASYNC_WORKERS")]
+    pub async_workers: Option<usize>,
     /// Configuration file [default: ./lambent.toml if it exists].
     #[arg(long, env = "LAMBENT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -67,6 +75,8 @@ pub struct FileConfig {
     pub memory_budget: Option<u32>,
     /// Which host interpreter serves each runtime identifier.
     pub runtimes: Option<lambent_runtimes::RuntimesConfig>,
+    pub async_time_scale: Option<f64>,
+    pub async_workers: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +92,9 @@ pub struct Settings {
     pub runtimes: lambent_runtimes::RuntimeTable,
     pub max_concurrency: u64,
     pub memory_budget_mb: Option<u32>,
+    /// Multiplier of the asynchronous retry schedule (1.0 = Lambda's).
+    pub async_time_scale: f64,
+    pub async_workers: usize,
 }
 
 impl Settings {
@@ -156,7 +169,20 @@ impl Settings {
             );
         }
         let memory_budget_mb = args.memory_budget.or(file.memory_budget);
+        let async_time_scale = args
+            .async_time_scale
+            .or(file.async_time_scale)
+            .unwrap_or(1.0);
+        if !(async_time_scale.is_finite() && async_time_scale > 0.0) {
+            bail!("--async-time-scale must be a positive number, got {async_time_scale}");
+        }
+        let async_workers = args.async_workers.or(file.async_workers).unwrap_or(16);
+        if async_workers == 0 {
+            bail!("--async-workers must be at least 1");
+        }
         Ok(Settings {
+            async_time_scale,
+            async_workers,
             max_concurrency,
             memory_budget_mb,
             listen,

@@ -3,6 +3,7 @@
 use crate::config::{IsolationArg, Settings};
 use anyhow::{Context, bail};
 use lambent_api::{AppState, CodeUrls, CredentialSet};
+use lambent_async_invoke::{AsyncInvoke, EngineSettings, InvokerRunner, ServiceFunctions};
 use lambent_control::code::{CodeLimits, CodeStore};
 use lambent_control::{Account, FunctionService};
 use lambent_invoker::{Invoker, InvokerSettings, Isolation};
@@ -83,6 +84,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         invoker_settings.memory_budget_mb = budget;
     }
     let invoker = Invoker::new(Arc::clone(&service), invoker_settings, sink);
+    let async_invoke = AsyncInvoke::start(
+        &settings.data_dir.join("async-events.sqlite3"),
+        Arc::new(InvokerRunner(Arc::clone(&invoker))),
+        Arc::new(ServiceFunctions(Arc::clone(&service))),
+        EngineSettings {
+            time_scale: settings.async_time_scale,
+            workers_per_function: settings.async_workers,
+        },
+    )
+    .context("opening the asynchronous event journal")?;
     let queues = Arc::new(
         QueueService::open(
             &settings.data_dir.join("queues.sqlite3"),
@@ -98,6 +109,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         credentials,
         code_urls: Arc::new(CodeUrls::new()),
         invoker: Arc::clone(&invoker),
+        async_invoke: Some(async_invoke.clone()),
         queues: Some(Arc::clone(&queues)),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -109,8 +121,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.data_dir.display()
     );
     let running = Arc::clone(&invoker);
+    let async_on_signal = async_invoke.clone();
     let signalled = async move {
         shutdown_signal().await;
+        // No new asynchronous attempt starts; queued events stay journaled for the next start.
+        async_on_signal.shutdown();
         // Running invocations get a short grace period, then their environments are killed so
         // that shutdown never waits for a function's full timeout.
         tokio::spawn(async move {
@@ -123,6 +138,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(signalled)
         .await
         .context("serving")?;
+    // Attempts already running end (or are stopped after the grace period) before the invoker
+    // empties its pools, so that none hands an environment back to a pool being emptied.
+    async_invoke.shutdown();
+    async_invoke.drained().await;
     invoker.shutdown().await;
     drop(invoker);
     // Every sink is gone once the invoker is: the writer flushes what is queued and ends.

@@ -13,8 +13,9 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use records::{
-    AliasRecord, FunctionConfig, FunctionRecord, LayerRef, LayerVersionRecord, LoggingSettings,
-    PolicyStatementRecord, ProvisionedRecord, StateInfo, VersionRecord,
+    AliasRecord, EventInvokeConfigRecord, FunctionConfig, FunctionRecord, LayerRef,
+    LayerVersionRecord, LoggingSettings, PolicyStatementRecord, ProvisionedRecord, StateInfo,
+    VersionRecord,
 };
 pub use sqlite::SqliteStore;
 

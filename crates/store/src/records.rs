@@ -41,6 +41,11 @@ pub struct FunctionRecord {
     /// Resource policies of versions and aliases, by qualifier.
     #[serde(default)]
     pub qualified_policies: BTreeMap<String, Vec<PolicyStatementRecord>>,
+    /// Asynchronous invocation settings (`PutFunctionEventInvokeConfig`) by qualifier: `$LATEST`,
+    /// a version number or an alias name. Kept in the function's row so that deleting the
+    /// function deletes them in the same transaction.
+    #[serde(default)]
+    pub event_invoke_configs: BTreeMap<String, EventInvokeConfigRecord>,
     /// Write counter for compare-and-swap; maintained by the store, not part of the body.
     #[serde(skip)]
     pub generation: u64,
@@ -68,6 +73,20 @@ pub struct VersionRecord {
     #[serde(default)]
     pub code_unzipped_size: u64,
     pub revision_id: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// How asynchronous invocations of one qualifier are retried and where their results go. A
+/// member left unset takes Lambda's default when events are processed (and is omitted from the
+/// API's answers, as Lambda omits it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventInvokeConfigRecord {
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_event_age_seconds: Option<u32>,
+    /// Destination ARN for successful events (a function or a queue).
+    pub on_success: Option<String>,
+    /// Destination ARN for events that failed every attempt or grew too old.
+    pub on_failure: Option<String>,
     pub last_modified: DateTime<Utc>,
 }
 

@@ -48,6 +48,7 @@ fn record(name: &str, revision: &str) -> FunctionRecord {
         last_version: 0,
         aliases: BTreeMap::new(),
         qualified_policies: BTreeMap::new(),
+        event_invoke_configs: BTreeMap::new(),
         reserved_concurrency: None,
         provisioned: BTreeMap::new(),
         generation: 0,
