@@ -3,11 +3,13 @@
 use crate::config::{IsolationArg, Settings};
 use anyhow::{Context, bail};
 use lambent_api::{AppState, CodeUrls, CredentialSet};
-use lambent_async_invoke::{AsyncInvoke, EngineSettings, InvokerRunner, ServiceFunctions};
+use lambent_async_invoke::{
+    AsyncInvoke, EngineSettings, InvokerRunner, MessageAttribute, QueueSender, ServiceFunctions,
+};
 use lambent_control::code::{CodeLimits, CodeStore};
 use lambent_control::{Account, FunctionService};
 use lambent_invoker::{Invoker, InvokerSettings, Isolation};
-use lambent_queues::QueueService;
+use lambent_queues::{MessageAttributeValue, QueueService};
 use lambent_store::SqliteStore;
 use lambent_telemetry::LogStore;
 use std::sync::Arc;
@@ -102,6 +104,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
         .context("opening the queue store")?,
     );
+    async_invoke.set_queue_sender(Arc::new(QueueDestinations(Arc::clone(&queues))));
     let credentials = (!settings.credentials.is_empty())
         .then(|| Arc::new(CredentialSet::new(settings.credentials.clone())));
     let state = AppState {
@@ -148,6 +151,35 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let _ = log_writer.await;
     tracing::info!("lambent stopped");
     Ok(())
+}
+
+/// Lets asynchronous invocation send destination records and dead letters to Lambent's queues.
+struct QueueDestinations(Arc<QueueService>);
+
+#[async_trait::async_trait]
+impl QueueSender for QueueDestinations {
+    async fn send_message(
+        &self,
+        queue_arn: &str,
+        body: String,
+        attributes: Vec<MessageAttribute>,
+    ) -> Result<(), String> {
+        let attributes = attributes
+            .into_iter()
+            .map(|a| {
+                let value = match a.data_type.as_str() {
+                    "Number" => MessageAttributeValue::number(a.value),
+                    _ => MessageAttributeValue::string(a.value),
+                };
+                (a.name, value)
+            })
+            .collect();
+        self.0
+            .send_message(queue_arn, body, attributes)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The data directory holds every function's code and configuration: only its owner may read it.
