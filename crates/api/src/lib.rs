@@ -9,6 +9,7 @@ mod body;
 mod code_urls;
 mod concurrency;
 mod error;
+mod event_source_mappings;
 mod event_invoke_config;
 mod functions;
 mod invoke;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub async_invoke: Option<lambent_async_invoke::AsyncInvoke>,
     /// The built-in SQS-compatible queue service; `None`: SQS requests are refused.
     pub queues: Option<Arc<lambent_queues::QueueService>>,
+    /// Event source mappings (pollers feeding functions); `None`: the operations are refused.
+    pub event_sources: Option<Arc<lambent_event_sources::EventSourceMappings>>,
 }
 
 /// The whole HTTP surface of a Lambent server.
@@ -141,6 +144,20 @@ pub fn router(state: AppState) -> Router {
             get(tagging::list).post(tagging::tag).delete(tagging::untag),
         )
         .route("/", post(sqs::handle))
+        .route(
+            "/2015-03-31/event-source-mappings",
+            post(event_source_mappings::create).get(event_source_mappings::list),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/",
+            post(event_source_mappings::create).get(event_source_mappings::list),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/{uuid}",
+            get(event_source_mappings::get)
+                .put(event_source_mappings::update)
+                .delete(event_source_mappings::delete),
+        )
         .route(scaling::ROUTE, get(scaling::get))
         .route("/2016-08-19/account-settings", get(account::settings))
         .route("/2016-08-19/account-settings/", get(account::settings))

@@ -65,31 +65,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
-        r"/2015-03-31/event-source-mappings/?",
-        "CreateEventSourceMapping",
-    ),
-    (
-        "GET",
-        r"/2015-03-31/event-source-mappings/?",
-        "ListEventSourceMappings",
-    ),
-    (
-        "GET",
-        r"/2015-03-31/event-source-mappings/[^/]+",
-        "GetEventSourceMapping",
-    ),
-    (
-        "PUT",
-        r"/2015-03-31/event-source-mappings/[^/]+",
-        "UpdateEventSourceMapping",
-    ),
-    (
-        "DELETE",
-        r"/2015-03-31/event-source-mappings/[^/]+",
-        "DeleteEventSourceMapping",
-    ),
-    (
-        "POST",
         r"/2021-10-31/functions/[^/]+/url",
         "CreateFunctionUrlConfig",
     ),

@@ -48,6 +48,7 @@ fn server(credentials: Option<CredentialSet>) -> Server {
         invoker,
         async_invoke: None,
         queues: None,
+        event_sources: None,
     });
     Server { _dir: dir, app }
 }

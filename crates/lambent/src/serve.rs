@@ -8,6 +8,7 @@ use lambent_async_invoke::{
 };
 use lambent_control::code::{CodeLimits, CodeStore};
 use lambent_control::{Account, FunctionService};
+use lambent_event_sources::{EventSourceMappings, LambentInvoker, SqsSourceFactory};
 use lambent_invoker::{Invoker, InvokerSettings, Isolation};
 use lambent_queues::{MessageAttributeValue, QueueService};
 use lambent_store::SqliteStore;
@@ -104,6 +105,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
         .context("opening the queue store")?,
     );
+    let event_sources = Arc::new(
+        EventSourceMappings::open(
+            &settings.data_dir.join("event-sources.sqlite3"),
+            Arc::clone(&service),
+            Arc::new(LambentInvoker {
+                invoker: Arc::clone(&invoker),
+                functions: Arc::clone(&service),
+            }),
+            vec![Arc::new(SqsSourceFactory {
+                queues: Arc::clone(&queues),
+            })],
+        )
+        .context("opening the event source mappings")?,
+    );
     async_invoke.set_queue_sender(Arc::new(QueueDestinations(Arc::clone(&queues))));
     let credentials = (!settings.credentials.is_empty())
         .then(|| Arc::new(CredentialSet::new(settings.credentials.clone())));
@@ -114,6 +129,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         invoker: Arc::clone(&invoker),
         async_invoke: Some(async_invoke.clone()),
         queues: Some(Arc::clone(&queues)),
+        event_sources: Some(event_sources),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
