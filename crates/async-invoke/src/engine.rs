@@ -25,13 +25,16 @@ use tokio::sync::Notify;
 const MAX_DISPATCH_TRIES: u32 = 8;
 
 /// Tunables of the engine.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EngineSettings {
     /// Multiplies every delay and the maximum event age (1.0 = Lambda's schedule).
     pub time_scale: f64,
     /// Events of one function run at most this many at once (and never more than its reserved
     /// concurrency): asynchronous traffic must not take every environment from synchronous calls.
     pub workers_per_function: usize,
+    /// Where queue destinations and dead letters go; given at start so that events recovered
+    /// from the journal can be dispatched at once.
+    pub queues: Option<Arc<dyn QueueSender>>,
 }
 
 impl Default for EngineSettings {
@@ -39,6 +42,7 @@ impl Default for EngineSettings {
         Self {
             time_scale: 1.0,
             workers_per_function: 16,
+            queues: None,
         }
     }
 }
@@ -105,7 +109,7 @@ impl AsyncInvoke {
             stats,
             runner: RwLock::new(Some(runner)),
             functions,
-            queues: RwLock::new(None),
+            queues: RwLock::new(settings.queues),
             schedule: Schedule::new(settings.time_scale),
             workers_per_function: settings.workers_per_function.max(1),
             state: Mutex::new(State::default()),

@@ -184,6 +184,7 @@ fn start(time_scale: f64) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let runner = FakeRunner::new();
     let functions = FakeFunctions::new();
+    let queue = Arc::new(FakeQueue::default());
     let engine = AsyncInvoke::start(
         &dir.path().join("async.sqlite3"),
         runner.clone(),
@@ -191,11 +192,10 @@ fn start(time_scale: f64) -> Harness {
         EngineSettings {
             time_scale,
             workers_per_function: 4,
+            queues: Some(queue.clone()),
         },
     )
     .expect("start");
-    let queue = Arc::new(FakeQueue::default());
-    engine.set_queue_sender(queue.clone());
     Harness {
         _dir: dir,
         engine,
@@ -403,6 +403,7 @@ async fn events_left_in_the_journal_are_delivered_after_a_restart() {
         EngineSettings {
             time_scale: 0.001,
             workers_per_function: 4,
+            queues: None,
         },
     )
     .expect("restart");

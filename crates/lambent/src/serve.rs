@@ -87,16 +87,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         invoker_settings.memory_budget_mb = budget;
     }
     let invoker = Invoker::new(Arc::clone(&service), invoker_settings, sink);
-    let async_invoke = AsyncInvoke::start(
-        &settings.data_dir.join("async-events.sqlite3"),
-        Arc::new(InvokerRunner(Arc::clone(&invoker))),
-        Arc::new(ServiceFunctions(Arc::clone(&service))),
-        EngineSettings {
-            time_scale: settings.async_time_scale,
-            workers_per_function: settings.async_workers,
-        },
-    )
-    .context("opening the asynchronous event journal")?;
     let queues = Arc::new(
         QueueService::open(
             &settings.data_dir.join("queues.sqlite3"),
@@ -119,7 +109,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
         .context("opening the event source mappings")?,
     );
-    async_invoke.set_queue_sender(Arc::new(QueueDestinations(Arc::clone(&queues))));
+    let async_invoke = AsyncInvoke::start(
+        &settings.data_dir.join("async-events.sqlite3"),
+        Arc::new(InvokerRunner(Arc::clone(&invoker))),
+        Arc::new(ServiceFunctions(Arc::clone(&service))),
+        EngineSettings {
+            time_scale: settings.async_time_scale,
+            workers_per_function: settings.async_workers,
+            queues: Some(Arc::new(QueueDestinations(Arc::clone(&queues)))),
+        },
+    )
+    .context("opening the asynchronous event journal")?;
     let credentials = (!settings.credentials.is_empty())
         .then(|| Arc::new(CredentialSet::new(settings.credentials.clone())));
     let state = AppState {
