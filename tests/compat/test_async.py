@@ -64,8 +64,6 @@ def test_success_record_reaches_the_on_success_queue(alam, asqs):
     assert record["responsePayload"]["invoked_function_arn"] == function_arn(name)
 
 
-@pytest.mark.xfail(strict=False, reason="the invoker assigns its own request id per attempt until "
-                                        "InvokeRequest can carry the event's (crates/invoker)")
 def test_the_function_sees_the_events_request_id(alam, asqs):
     name = make_function(alam, "echo")
     url, arn = make_queue(asqs)

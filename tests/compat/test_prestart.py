@@ -58,6 +58,20 @@ PROBE = zip_files({
 })
 
 
+NODE_PROBE = zip_files({
+    "index.mjs": (
+        "export const handler = async (event, context) => ({\n"
+        "  name: process.env.AWS_LAMBDA_FUNCTION_NAME,\n"
+        "  var: process.env.PROBE_VAR,\n"
+        "  prestartMarker: 'LAMBENT_PRESTART' in process.env,\n"
+        "  cwd: process.cwd(),\n"
+        "  stream: context.logStreamName,\n"
+        "  memory: context.memoryLimitInMB,\n"
+        "});\n"
+    ),
+})
+
+
 @pytest.fixture(scope="module")
 def own():
     server = OwnServer()
@@ -114,6 +128,34 @@ def test_pool_fills_after_first_use_and_a_cold_start_takes_from_it(own):
     assert report_re(inv.request_id, 256, cold=True).match(report), report
     assert memory_limit_mb(name) == 256
     assert wait_until(lambda: prestarted(own, "python3.12") >= 2, 30), "the pool did not refill"
+
+
+def test_node_functions_start_from_pre_started_runtimes_too(own):
+    if prestarted(own, "nodejs20.x") < 2:
+        warm = unique("node-activate")
+        deploy(own.lam, warm, NODE_PROBE, "nodejs20.x", "index.handler")
+        assert invoke(own.lam, warm, tail=False).status == 200
+    assert wait_until(lambda: prestarted(own, "nodejs20.x") >= 2, 30), "the node pool never filled"
+    name = unique("node-prestarted")
+    deploy(own.lam, name, NODE_PROBE, "nodejs20.x", "index.handler", MemorySize=256,
+           Environment={"Variables": {"PROBE_VAR": "node-value"}})
+    inv = invoke(own.lam, name)
+    assert inv.status == 200 and inv.function_error is None, inv.describe()
+    body = inv.json()
+    assert body == {
+        "name": name, "var": "node-value", "prestartMarker": False, "cwd": "/var/task",
+        "stream": body["stream"], "memory": "256",
+    }, body
+    assert body["stream"].endswith(tuple(own_environment_ids(own, name))), body["stream"]
+    report = next(line for line in inv.log_lines() if line.startswith("REPORT"))
+    assert report_re(inv.request_id, 256, cold=True).match(report), report
+
+
+def own_environment_ids(own, name: str) -> list[str]:
+    for entry in own.server.raw("GET", "/_lambent/scaling").json()["Functions"]:
+        if entry["FunctionName"] == name:
+            return entry["EnvironmentIds"]
+    return []
 
 
 def test_environments_from_the_pool_are_isolated_from_each_other(own):

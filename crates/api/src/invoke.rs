@@ -55,6 +55,7 @@ pub async fn invoke(
                     tail_logs: log_type == "Tail",
                     client_context,
                     trace_id: header_str(&headers, "X-Amzn-Trace-Id").map(str::to_owned),
+                    request_id: None,
                 })
                 .await
                 .map_err(invoke_error)?;

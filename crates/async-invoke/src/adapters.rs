@@ -28,6 +28,7 @@ impl Runner for InvokerRunner {
             tail_logs: false,
             client_context: None,
             trace_id: None,
+            request_id: Some(delivery.request_id.clone()),
         };
         match self.0.invoke(request).await {
             Ok(response) => Attempted::Ran {

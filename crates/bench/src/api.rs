@@ -74,6 +74,16 @@ pub async fn set_env(conn: &mut Conn, name: &str, key: &str, value: &str) -> Res
     Ok(())
 }
 
+/// How many runtimes of `runtime` the server keeps pre-started right now (`/_lambent/scaling`).
+pub async fn prestarted(conn: &mut Conn, runtime: &str) -> Result<u64> {
+    let r = conn.request("GET", "/_lambent/scaling", &[], b"").await?;
+    if !r.ok() {
+        return Err(format!("GET /_lambent/scaling: {} {}", r.status, r.text()).into());
+    }
+    let view: serde_json::Value = serde_json::from_slice(&r.body)?;
+    Ok(view["PrestartedRuntimes"][runtime].as_u64().unwrap_or(0))
+}
+
 /// PutFunctionConcurrency; `Err` carries the server's answer when it is not supported.
 pub async fn put_concurrency(conn: &mut Conn, name: &str, n: u32) -> Result<()> {
     let body = json!({ "ReservedConcurrentExecutions": n }).to_string();

@@ -206,7 +206,9 @@ async fn run(opts: Options, workspace: PathBuf) -> Result<()> {
         &scratch,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
-    let lambent = Lambent::start(&lambent_bin, "sandbox", &scratch).await?;
+    // No pre-started runtimes on the main server: every scenario measures what a function's
+    // first environment costs; S3 starts a second server to measure pre-started cold starts.
+    let lambent = Lambent::start(&lambent_bin, "sandbox", 0, &scratch).await?;
     let packages = Packages::prepare(&workspace, &scratch, &lambent.runtime_dir())?;
     let floor = FloorServer::start()?;
     let mut ctx = Ctx {

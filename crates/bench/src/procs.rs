@@ -106,8 +106,15 @@ pub struct Lambent {
 }
 
 impl Lambent {
-    pub async fn start(bin: &Path, isolation: &str, scratch: &Path) -> Result<Lambent> {
-        let dir = scratch.join(format!("lambent-{isolation}"));
+    /// Starts a server with `--isolation isolation` and `--prestart prestart` (runtimes kept
+    /// started ahead of demand per Python runtime; the default is 2).
+    pub async fn start(
+        bin: &Path,
+        isolation: &str,
+        prestart: usize,
+        scratch: &Path,
+    ) -> Result<Lambent> {
+        let dir = scratch.join(format!("lambent-{isolation}-prestart{prestart}"));
         let data_dir = dir.join("data");
         std::fs::create_dir_all(&dir)?;
         let log = dir.join("server.log");
@@ -117,6 +124,7 @@ impl Lambent {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .args(["--isolation", isolation, "--keep-alive", "30m"])
+            .args(["--prestart", &prestart.to_string()])
             // Admission counts MemorySize, not memory used: the default budget (80 % of RAM)
             // admits only ten 1769 MB environments on a 23 GiB machine; S2 and S4 need 100.
             .args(["--memory-budget", &MEMORY_BUDGET_MB.to_string()])

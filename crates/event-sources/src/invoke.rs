@@ -43,6 +43,7 @@ impl FunctionInvoker for LambentInvoker {
             tail_logs: false,
             client_context: None,
             trace_id: None,
+            request_id: None,
         };
         match self.invoker.invoke(request).await {
             Ok(response) if response.function_error.is_some() => InvokeOutcome::FunctionError,

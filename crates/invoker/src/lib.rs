@@ -43,6 +43,9 @@ pub struct InvokeRequest {
     /// The decoded `X-Amz-Client-Context` JSON.
     pub client_context: Option<String>,
     pub trace_id: Option<String>,
+    /// The request id the function sees; `None` makes a new one. An asynchronous event keeps the
+    /// id it was accepted with across all its attempts, as on Lambda.
+    pub request_id: Option<String>,
 }
 
 /// The outcome of a synchronous invocation. A function error is still a response (HTTP 200 with

@@ -98,7 +98,10 @@ impl Invoker {
                 InvokeError::Throttled(reason)
             })?;
         self.keep_alive.arrived(&function.name, Instant::now());
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = request
+            .request_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let invoked_arn = self
             .service
             .account()

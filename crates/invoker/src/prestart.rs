@@ -1,8 +1,8 @@
 //! Pre-started runtimes: the cold start's expensive part, done before anyone asks.
 //!
-//! A Python environment's cold start is mostly the sandbox set-up and the interpreter's own
-//! start (tens of milliseconds); the function's handler import and init code are usually a small
-//! part. So for each runtime that has been used, a few sandboxes are kept ready with the
+//! A Python or Node environment's cold start is mostly the sandbox set-up and the interpreter's
+//! own start (tens of milliseconds); the function's handler import and init code are usually a
+//! small part. So for each runtime that has been used, a few sandboxes are kept ready with the
 //! interpreter started and the bootstrap waiting for a function (the SOCK idea of a pre-imported
 //! runtime, without sharing one process between sandboxes). A cold start takes one, attaches the
 //! function's code, limits and variables, and only the handler's import and init code remain.
@@ -43,22 +43,16 @@ impl PrestartPool {
         })
     }
 
-    /// A ready runtime of `runtime_id`, if any; either way the pool refills it in the background,
-    /// so the first cold start of a runtime makes the following ones fast.
-    pub fn take(self: &Arc<Self>, runtime_id: &str) -> Option<Prestarted> {
-        if self.settings.prestart_per_runtime == 0
-            || !environment::can_prestart(runtime_id, &self.settings)
-        {
-            return None;
-        }
-        let taken = self.ready.lock().ok().and_then(|mut ready| {
+    /// A ready runtime of `runtime_id`, if any. The caller then calls [`PrestartPool::refill`]
+    /// once its start is done (whether it got one or not): the first cold start of a runtime is
+    /// what makes the following ones fast.
+    pub fn take(&self, runtime_id: &str) -> Option<Prestarted> {
+        self.ready.lock().ok().and_then(|mut ready| {
             let list = ready.get_mut(runtime_id)?;
             // Drop runtimes that died while waiting (their sandbox is torn down on drop).
             list.retain(Prestarted::alive);
             list.pop()
-        });
-        self.refill(runtime_id);
-        taken
+        })
     }
 
     /// How many runtimes are ready, by runtime identifier (those with none are left out).
@@ -96,7 +90,13 @@ impl PrestartPool {
         drop(drained);
     }
 
-    fn refill(self: &Arc<Self>, runtime_id: &str) {
+    /// Starts runtimes of `runtime_id` in the background until the pool has its target.
+    pub fn refill(self: &Arc<Self>, runtime_id: &str) {
+        if self.settings.prestart_per_runtime == 0
+            || !environment::can_prestart(runtime_id, &self.settings)
+        {
+            return;
+        }
         let Ok(mut filling) = self.filling.lock() else {
             return;
         };

@@ -104,6 +104,7 @@ async fn invoke(
             tail_logs: true,
             client_context: None,
             trace_id: None,
+            request_id: None,
         })
         .await
         .expect("invoke");

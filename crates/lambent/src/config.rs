@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// MB of MemorySize all live environments may add up to [default: 80% of host memory].
     #[arg(long, env = "LAMBENT_MEMORY_BUDGET")]
     pub memory_budget: Option<u32>,
+    /// Runtimes kept started ahead of demand for each Python and Node runtime in use, so that a
+    /// cold start only loads the function (0 turns this off) [default: 2].
+    #[arg(long, env = "LAMBENT_PRESTART")]
+    pub prestart: Option<usize>,
     /// Multiplies every delay of asynchronous invocation (retries, backoff, maximum event age):
     /// 1 is Lambda's schedule, 0.01 runs it a hundred times faster (for tests).
     #[arg(long, env = "LAMBENT_ASYNC_TIME_SCALE")]
@@ -73,6 +77,7 @@ pub struct FileConfig {
     pub max_concurrency: Option<u64>,
     /// MB
     pub memory_budget: Option<u32>,
+    pub prestart: Option<usize>,
     /// Which host interpreter serves each runtime identifier.
     pub runtimes: Option<lambent_runtimes::RuntimesConfig>,
     pub async_time_scale: Option<f64>,
@@ -92,6 +97,8 @@ pub struct Settings {
     pub runtimes: lambent_runtimes::RuntimeTable,
     pub max_concurrency: u64,
     pub memory_budget_mb: Option<u32>,
+    /// Pre-started runtimes per Python and Node runtime in use.
+    pub prestart: usize,
     /// Multiplier of the asynchronous retry schedule (1.0 = Lambda's).
     pub async_time_scale: f64,
     pub async_workers: usize,
@@ -169,6 +176,7 @@ impl Settings {
             );
         }
         let memory_budget_mb = args.memory_budget.or(file.memory_budget);
+        let prestart = args.prestart.or(file.prestart).unwrap_or(2);
         let async_time_scale = args
             .async_time_scale
             .or(file.async_time_scale)
@@ -185,6 +193,7 @@ impl Settings {
             async_workers,
             max_concurrency,
             memory_budget_mb,
+            prestart,
             listen,
             data_dir,
             region,

@@ -82,6 +82,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut invoker_settings =
         InvokerSettings::new(isolation, runtime_dir, settings.region.clone());
     invoker_settings.keep_alive = settings.keep_alive;
+    invoker_settings.prestart_per_runtime = settings.prestart;
     invoker_settings.runtimes = settings.runtimes.clone();
     if let Some(budget) = settings.memory_budget_mb {
         invoker_settings.memory_budget_mb = budget;

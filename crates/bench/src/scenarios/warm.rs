@@ -159,7 +159,7 @@ pub async fn s1(ctx: &mut Ctx) -> Result<()> {
 pub async fn isolation(ctx: &mut Ctx) -> Result<()> {
     let p = ctx.params();
     let rt = Rt::Python;
-    let plain = Lambent::start(&ctx.lambent_bin, "none", &ctx.scratch).await?;
+    let plain = Lambent::start(&ctx.lambent_bin, "none", 0, &ctx.scratch).await?;
     let result = isolation_with(ctx, &plain, rt, p).await;
     plain.stop().await;
     result

@@ -118,16 +118,14 @@ impl Environment {
             launch = launch.with_exec_wrapper(wrapper);
         }
         let argv = launch.resolve(|path| exists_inside(path, function));
-        let prestarted = match (prestarts, &argv) {
-            (Some(pool), Some(argv))
-                if settings.isolation == Isolation::Sandbox
-                    && argv == &plain_argv
-                    && matches_prestart(&launch, argv, &config.environment) =>
-            {
-                pool.take(&config.runtime)
-            }
-            _ => None,
-        };
+        // A pool to take a pre-started runtime from and to refill once this start is done.
+        let pool = prestarts.filter(|_| {
+            settings.isolation == Isolation::Sandbox
+                && argv.as_ref().is_some_and(|argv| {
+                    argv == &plain_argv && matches_prestart(&launch, argv, &config.environment)
+                })
+        });
+        let prestarted = pool.and_then(|pool| pool.take(&config.runtime));
         let id = prestarted.as_ref().map_or_else(
             || uuid::Uuid::new_v4().simple().to_string(),
             |p| p.id.clone(),
@@ -235,10 +233,14 @@ impl Environment {
             init_duration: None,
             pinned,
         };
-        match environment
+        let init = environment
             .run_init(settings.init_timeout, request_id)
-            .await
-        {
+            .await;
+        if let Some(pool) = pool {
+            // After Init, so that starting the replacement does not slow this cold start down.
+            pool.refill(&config.runtime);
+        }
+        match init {
             Ok(()) => {
                 environment
                     .process
@@ -596,7 +598,10 @@ fn read_at_startup(name: &str) -> bool {
     ["LD_", "LC_", "MALLOC_"]
         .iter()
         .any(|prefix| name.starts_with(prefix))
-        || matches!(name, "LANG" | "TZ" | "GLIBC_TUNABLES" | "NODE_OPTIONS")
+        || matches!(
+            name,
+            "LANG" | "TZ" | "GLIBC_TUNABLES" | "NODE_OPTIONS" | "NODE_PATH" | "NODE_EXTRA_CA_CERTS"
+        )
 }
 
 /// Turns a pre-started runtime into `function`'s environment: its code and limits are attached,
@@ -608,6 +613,7 @@ async fn specialise(
     env: &[(String, String)],
 ) -> Result<Spawned, StartError> {
     let config = &function.config;
+    let attaching = Instant::now();
     prestarted
         .process
         .attach(sandboxed::Attach {
@@ -618,6 +624,10 @@ async fn specialise(
         })
         .await
         .map_err(StartError::Spawn)?;
+    tracing::debug!(
+        elapsed_us = attaching.elapsed().as_micros() as u64,
+        "pre-started runtime attached"
+    );
     prestarted.api.specialize(env);
     Ok(Spawned {
         process: Process::Sandboxed(prestarted.process),
@@ -644,10 +654,12 @@ impl Prestarted {
 /// sandboxes, whose bootstrap knows how to wait for its function.
 pub(crate) fn can_prestart(runtime_id: &str, settings: &InvokerSettings) -> bool {
     settings.isolation == Isolation::Sandbox
-        && settings
-            .runtimes
-            .launch(runtime_id)
-            .is_some_and(|launch| launch.family == lambent_runtimes::RuntimeFamily::Python)
+        && settings.runtimes.launch(runtime_id).is_some_and(|launch| {
+            matches!(
+                launch.family,
+                lambent_runtimes::RuntimeFamily::Python | lambent_runtimes::RuntimeFamily::Node
+            )
+        })
 }
 
 /// The environment a pre-started runtime of `launch` begins with.

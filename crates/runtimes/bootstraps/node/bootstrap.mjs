@@ -110,7 +110,8 @@ const LEVELS = Object.freeze({
   ERROR: { name: 'ERROR', priority: 5 },
   FATAL: { name: 'FATAL', priority: 6 },
 });
-const JSON_FORMAT = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+// Read from the environment when the runtime starts serving a function (see awaitFunction).
+let JSON_FORMAT = false;
 
 function currentRequestId() {
   return globalThis[REQUEST_ID_SYMBOL];
@@ -643,14 +644,31 @@ async function invokeStreaming(handler, id, headers, body) {
 
 let client;
 
+// A pre-started runtime (LAMBENT_PRESTART=1) runs this far before any function exists: Node
+// started and this module loaded. It then waits for the function's environment, which the host
+// sends once the function's code is mounted, and becomes exactly the process an ordinary start
+// would have made: same environment, same working directory.
+async function awaitFunction() {
+  const res = await client.request('GET', `${RUNTIME_PATH}/lambent/environment`);
+  if (res.status !== 200) {
+    throw new Error(`Runtime API /lambent/environment answered ${res.status}: ${res.body.toString()}`);
+  }
+  const environment = JSON.parse(res.body.toString('utf8'));
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, environment);
+  process.chdir(process.env.LAMBDA_TASK_ROOT || '/var/task');
+}
+
 async function main() {
-  patchConsole();
   const address = process.env.AWS_LAMBDA_RUNTIME_API;
   if (!address) {
     process.stderr.write('AWS_LAMBDA_RUNTIME_API is not set\n');
     process.exit(2);
   }
   client = new RuntimeClient(address);
+  if (process.env.LAMBENT_PRESTART === '1') await awaitFunction();
+  JSON_FORMAT = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  patchConsole();
 
   process.on('uncaughtException', (error) => {
     logError('Uncaught Exception', error);
