@@ -18,6 +18,9 @@ impl From<EsmError> for ApiError {
                 "InvalidParameterValueException",
                 message,
             ),
+            EsmError::Validation(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+            }
             EsmError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
             }

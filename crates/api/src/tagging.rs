@@ -20,7 +20,10 @@ pub async fn list(
     State(state): State<AppState>,
     Path(arn): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tags = state.service.list_tags(&arn).await?;
+    let tags = match mapping_tags(&state, &arn) {
+        Some(mappings) => mappings.list_tags(&arn).await?,
+        None => state.service.list_tags(&arn).await?,
+    };
     Ok(json_response(StatusCode::OK, json!({ "Tags": tags })))
 }
 
@@ -38,7 +41,10 @@ pub async fn tag(
              Member must not be null",
         )
     })?;
-    state.service.tag_resource(&arn, tags).await?;
+    match mapping_tags(&state, &arn) {
+        Some(mappings) => mappings.tag_resource(&arn, &tags).await?,
+        None => state.service.tag_resource(&arn, tags).await?,
+    }
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
@@ -48,6 +54,21 @@ pub async fn untag(
     query: RawQuery,
 ) -> Result<Response, ApiError> {
     let keys = QueryParams::parse(&query).get_all("tagKeys");
-    state.service.untag_resource(&arn, &keys).await?;
+    match mapping_tags(&state, &arn) {
+        Some(mappings) => mappings.untag_resource(&arn, &keys).await?,
+        None => state.service.untag_resource(&arn, &keys).await?,
+    }
     Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// The event source mapping service when `arn` names a mapping: their tags live with the
+/// mapping, not with a function.
+fn mapping_tags<'a>(
+    state: &'a AppState,
+    arn: &str,
+) -> Option<&'a lambent_event_sources::EventSourceMappings> {
+    state
+        .event_sources
+        .as_deref()
+        .filter(|_| lambent_event_sources::EventSourceMappings::is_mapping_arn(arn))
 }

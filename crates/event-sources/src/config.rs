@@ -7,8 +7,12 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 pub const DEFAULT_BATCH_SIZE: u32 = 10;
-/// Without `ScalingConfig`, at most this many batches of one mapping run at once.
-pub const DEFAULT_MAX_CONCURRENCY: u32 = 5;
+/// Without `ScalingConfig`, at most this many batches of one mapping run at once: Lambda's
+/// ceiling for SQS mappings (the function's reserved concurrency or the account's pool usually
+/// stops the pollers first; see `poller.rs`).
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 1250;
+/// Tags a mapping may carry, as for functions.
+const MAX_TAGS: usize = 50;
 const REPORT_BATCH_ITEM_FAILURES: &str = "ReportBatchItemFailures";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +132,32 @@ pub fn apply_settings(
             "Maximum batch window in seconds must be greater than 0 if maximum batch size is \
              greater than 10",
         ));
+    }
+    Ok(())
+}
+
+/// Lambda's tag rules (the same as for functions; `lambent-control` keeps its own copy for
+/// functions, which this crate cannot reach).
+pub fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), EsmError> {
+    if tags.len() > MAX_TAGS {
+        return Err(invalid("Number of tags exceeds resource tag limit."));
+    }
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(invalid(format!(
+                "Tag key '{key}' must be between 1 and 128 characters long."
+            )));
+        }
+        if key.starts_with("aws:") {
+            return Err(invalid(format!(
+                "Tag key '{key}' uses the reserved prefix 'aws:'."
+            )));
+        }
+        if value.chars().count() > 256 {
+            return Err(invalid(format!(
+                "The value of tag '{key}' must be at most 256 characters long."
+            )));
+        }
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ pub enum EsmError {
     /// `InvalidParameterValueException` (400).
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// `ValidationException` (400): a request member breaks the API model's constraints.
+    #[error("{0}")]
+    Validation(String),
     /// `ResourceNotFoundException` (404).
     #[error("{0}")]
     NotFound(String),

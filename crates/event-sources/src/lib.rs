@@ -12,6 +12,7 @@
 
 mod config;
 mod error;
+mod filter;
 mod invoke;
 mod poller;
 mod source;
@@ -19,10 +20,13 @@ mod store;
 
 pub use config::{CreateInput, MappingRecord, UpdateInput};
 pub use error::EsmError;
+pub use filter::Filters;
 pub use invoke::{FunctionInvoker, InvokeOutcome, LambentInvoker};
 pub use source::{OpenedSource, Source, SourceFactory, SourceRecord, SqsSourceFactory};
 
-use config::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_CONCURRENCY, apply_settings, now_seconds, render};
+use config::{
+    DEFAULT_BATCH_SIZE, DEFAULT_MAX_CONCURRENCY, apply_settings, now_seconds, render, validate_tags,
+};
 use lambent_control::FunctionService;
 use poller::{PollerSettings, Runner};
 use serde_json::{Value, json};
@@ -75,7 +79,7 @@ impl EventSourceMappings {
         let mut entries = BTreeMap::new();
         for record in this.store.load()? {
             let runner = if record.enabled {
-                this.start_runner(&record)
+                this.start_runner(&record, None)
             } else {
                 None
             };
@@ -116,11 +120,22 @@ impl EventSourceMappings {
             })
     }
 
-    fn start_runner(&self, record: &MappingRecord) -> Option<Runner> {
+    /// Starts the pollers of an enabled mapping, after `previous` (its pollers before an
+    /// update) finished their batches.
+    fn start_runner(&self, record: &MappingRecord, previous: Option<Runner>) -> Option<Runner> {
         let opened = match self.open_source(&record.event_source_arn) {
             Ok(opened) => opened,
             Err(e) => {
                 tracing::warn!(uuid = %record.uuid, error = %e, "event source unavailable; mapping not started");
+                return None;
+            }
+        };
+        // Stored criteria were checked when they were set; one that no longer compiles must not
+        // turn into "no filter", which would hand the function every message.
+        let filters = match Filters::parse(record.filter_criteria.as_ref()) {
+            Ok(filters) => filters,
+            Err(e) => {
+                tracing::error!(uuid = %record.uuid, error = %e, "stored filter criteria invalid; mapping not started");
                 return None;
             }
         };
@@ -132,11 +147,14 @@ impl EventSourceMappings {
                 .maximum_concurrency
                 .unwrap_or(DEFAULT_MAX_CONCURRENCY) as usize,
             report_batch_item_failures: record.report_batch_item_failures,
+            filters,
+            ordered: opened.fifo,
         };
         Some(Runner::start(
             settings,
             opened.source,
             Arc::clone(&self.invoker),
+            previous,
         ))
     }
 
@@ -177,6 +195,9 @@ impl EventSourceMappings {
                 "StartingPosition is not valid for SQS event sources.".into(),
             ));
         }
+        let filter_criteria = checked_filter_criteria(input.filter_criteria.as_ref())?;
+        let tags = input.tags.clone().unwrap_or_default();
+        validate_tags(&tags)?;
         let function_arn = self.function_arn(name).await?;
         let mut record = MappingRecord {
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -187,8 +208,8 @@ impl EventSourceMappings {
             maximum_batching_window: 0,
             report_batch_item_failures: false,
             maximum_concurrency: None,
-            filter_criteria: input.filter_criteria.clone(),
-            tags: input.tags.clone().unwrap_or_default(),
+            filter_criteria,
+            tags,
             last_modified: now_seconds(),
         };
         apply_settings(
@@ -214,7 +235,7 @@ impl EventSourceMappings {
         let state = Arc::new(Mutex::new("Creating".to_owned()));
         let response = render(&record, "Creating", &self.mapping_arn(&record.uuid));
         let runner = if record.enabled {
-            self.start_runner(&record)
+            self.start_runner(&record, None)
         } else {
             None
         };
@@ -258,7 +279,7 @@ impl EventSourceMappings {
             record.enabled = enabled;
         }
         if input.filter_criteria.is_some() {
-            record.filter_criteria = input.filter_criteria.clone();
+            record.filter_criteria = checked_filter_criteria(input.filter_criteria.as_ref())?;
         }
         apply_settings(
             &mut record,
@@ -280,13 +301,15 @@ impl EventSourceMappings {
         };
         let state = Arc::new(Mutex::new(transition.to_owned()));
         let response = render(&record, transition, &self.mapping_arn(uuid));
+        // The old pollers stop now; new ones start once the old batches are done.
+        let previous = mappings.get_mut(uuid).and_then(|e| e.runner.take());
         let runner = if record.enabled {
-            self.start_runner(&record)
+            self.start_runner(&record, previous)
         } else {
+            drop(previous);
             None
         };
         Self::settle(&state, record.enabled);
-        // Replacing the entry drops the old runner, which stops its pollers.
         mappings.insert(
             uuid.to_owned(),
             Entry {
@@ -358,47 +381,92 @@ impl EventSourceMappings {
         Ok(out)
     }
 
-    /// Tags of the mapping with this ARN (`None`: not a mapping ARN of this server).
-    pub async fn list_tags(&self, arn: &str) -> Option<Result<BTreeMap<String, String>, EsmError>> {
-        let uuid = self.uuid_of(arn)?;
-        let mappings = self.mappings.lock().await;
-        Some(
-            mappings
-                .get(&uuid)
-                .map(|e| e.record.tags.clone())
-                .ok_or_else(EsmError::not_found),
+    /// Whether `arn` has the form of an event source mapping ARN (any region or account):
+    /// TagResource, UntagResource and ListTags on such an ARN belong to this service.
+    pub fn is_mapping_arn(arn: &str) -> bool {
+        let parts: Vec<&str> = arn.split(':').collect();
+        matches!(
+            parts.as_slice(),
+            ["arn", partition, "lambda", region, account, "event-source-mapping", uuid]
+                if partition.starts_with("aws")
+                    && !region.is_empty()
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && uuid::Uuid::try_parse(uuid).is_ok()
+                    && uuid.len() == 36
         )
     }
 
-    /// Changes the tags of the mapping with this ARN (`None`: not a mapping ARN).
-    pub async fn change_tags(
-        &self,
-        arn: &str,
-        add: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Option<Result<(), EsmError>> {
-        let uuid = self.uuid_of(arn)?;
-        let mut mappings = self.mappings.lock().await;
-        let Some(entry) = mappings.get_mut(&uuid) else {
-            return Some(Err(EsmError::not_found()));
-        };
-        let mut record = entry.record.clone();
-        record
-            .tags
-            .extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
-        record.tags.retain(|k, _| !remove.contains(k));
-        if let Err(e) = self.store.put(&record).await {
-            return Some(Err(e));
-        }
-        entry.record = record;
-        Some(Ok(()))
+    /// ListTags on a mapping ARN.
+    pub async fn list_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, EsmError> {
+        let uuid = self.uuid_of(arn).ok_or_else(EsmError::not_found)?;
+        let mappings = self.mappings.lock().await;
+        mappings
+            .get(&uuid)
+            .map(|e| e.record.tags.clone())
+            .ok_or_else(EsmError::not_found)
     }
 
-    fn uuid_of(&self, arn: &str) -> Option<String> {
-        let prefix = format!(
-            "arn:aws:lambda:{}:{}:event-source-mapping:",
-            self.region, self.account_id
-        );
-        arn.strip_prefix(&prefix).map(str::to_owned)
+    /// TagResource on a mapping ARN: adds or replaces tags, with Lambda's rules.
+    pub async fn tag_resource(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), EsmError> {
+        if tags.is_empty() {
+            return Err(EsmError::InvalidParameterValue(
+                "An error occurred and the request cannot be processed.".into(),
+            ));
+        }
+        validate_tags(tags)?;
+        self.change_tags(arn, |current| {
+            current.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            validate_tags(current)
+        })
+        .await
     }
+
+    /// UntagResource on a mapping ARN; keys the mapping does not have are ignored.
+    pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), EsmError> {
+        if keys.is_empty() {
+            return Err(EsmError::Validation(
+                "1 validation error detected: Value null at 'tagKeys' failed to satisfy \
+                 constraint: Member must not be null"
+                    .into(),
+            ));
+        }
+        self.change_tags(arn, |current| {
+            current.retain(|k, _| !keys.contains(k));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Applies `change` to a copy of the mapping's tags and stores it; nothing changes when
+    /// `change` refuses or the store fails.
+    async fn change_tags(
+        &self,
+        arn: &str,
+        change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), EsmError>,
+    ) -> Result<(), EsmError> {
+        let uuid = self.uuid_of(arn).ok_or_else(EsmError::not_found)?;
+        let mut mappings = self.mappings.lock().await;
+        let entry = mappings.get_mut(&uuid).ok_or_else(EsmError::not_found)?;
+        let mut record = entry.record.clone();
+        change(&mut record.tags)?;
+        self.store.put(&record).await?;
+        entry.record = record;
+        Ok(())
+    }
+
+    /// The UUID an ARN names, when it is a mapping ARN of this region and account.
+    fn uuid_of(&self, arn: &str) -> Option<String> {
+        let uuid = arn.rsplit(':').next()?;
+        (self.mapping_arn(uuid) == arn).then(|| uuid.to_owned())
+    }
+}
+
+/// Checks `FilterCriteria` and returns what a mapping stores: `None` when it filters nothing.
+fn checked_filter_criteria(criteria: Option<&Value>) -> Result<Option<Value>, EsmError> {
+    Ok(Filters::parse(criteria)?.and(criteria.cloned()))
 }

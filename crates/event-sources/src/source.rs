@@ -28,8 +28,14 @@ pub trait Source: Send + Sync {
     /// most `window` after the first one arrived. An empty batch means nothing came for a
     /// while.
     async fn poll(&self, max: usize, window: Duration) -> Result<Vec<SourceRecord>, String>;
-    /// The function's payload for a batch.
+    /// The function's payload for a batch: an envelope around the records' `event`s in a JSON
+    /// array (the poller relies on that shape to keep a payload under the invoke limit).
     fn event(&self, records: &[SourceRecord]) -> Value;
+    /// The record as `FilterCriteria` patterns see it. The default is the record as the
+    /// function gets it.
+    fn filter_view(&self, record: &SourceRecord) -> Value {
+        record.event.clone()
+    }
     /// Removes processed records from the source.
     async fn ack(&self, records: &[&SourceRecord]);
     /// Records that were not processed. The default leaves them to the source's own
@@ -144,6 +150,20 @@ impl Source for SqsSource {
 
     fn backlog(&self) -> usize {
         self.queues.depth(&self.name).map_or(0, |d| d.visible)
+    }
+
+    /// Lambda filters an SQS record with its body parsed when the body is a JSON object, so
+    /// that patterns can reach into it; any other body stays a string, which only plain
+    /// patterns (`"body": ["text"]`, `prefix`, ...) match.
+    fn filter_view(&self, record: &SourceRecord) -> Value {
+        let mut view = record.event.clone();
+        if let Some(body) = view.get_mut("body")
+            && let Some(text) = body.as_str()
+            && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(text)
+        {
+            *body = parsed;
+        }
+        view
     }
 }
 
