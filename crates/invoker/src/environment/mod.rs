@@ -64,6 +64,21 @@ pub struct Environment {
     init_duration: Option<Duration>,
     /// Present when this is one of a provisioned-concurrency configuration's environments.
     pinned: Option<PinnedSlot>,
+    /// Set until the first invocation is over when the start was eligible for a pre-started
+    /// runtime: the pool's replacement starts then.
+    refill: Option<Refill>,
+}
+
+/// A pre-started runtime pool to top up for a runtime.
+struct Refill {
+    pool: std::sync::Arc<crate::prestart::PrestartPool>,
+    runtime: String,
+}
+
+impl Refill {
+    fn start(self) {
+        self.pool.refill(&self.runtime);
+    }
 }
 
 /// What an invocation produced.
@@ -232,14 +247,17 @@ impl Environment {
             init_lines: vec![init_start],
             init_duration: None,
             pinned,
+            refill: None,
         };
         let init = environment
             .run_init(settings.init_timeout, request_id)
             .await;
-        if let Some(pool) = pool {
-            // After Init, so that starting the replacement does not slow this cold start down.
-            pool.refill(&config.runtime);
-        }
+        // The pool is refilled once this cold start is over (Init and, when an invocation waits
+        // for it, that invocation), so that starting the replacement never slows it down.
+        let refill = pool.map(|pool| Refill {
+            pool: std::sync::Arc::clone(pool),
+            runtime: config.runtime.clone(),
+        });
         match init {
             Ok(()) => {
                 environment
@@ -254,12 +272,19 @@ impl Environment {
                 // Init Duration for the calls they serve.
                 if environment.pinned.is_none() {
                     environment.init_duration = Some(started.elapsed());
+                    environment.refill = refill;
                 } else {
                     environment.init_lines.clear();
+                    if let Some(refill) = refill {
+                        refill.start();
+                    }
                 }
                 Ok(Ok(environment))
             }
             Err(payload) => {
+                if let Some(refill) = refill {
+                    refill.start();
+                }
                 environment.process.kill();
                 let mut lines = std::mem::take(&mut environment.init_lines);
                 lines.extend(environment.logs.drain().await);
@@ -470,6 +495,9 @@ impl Environment {
             self.process.freeze_soon();
         } else {
             self.process.kill();
+        }
+        if let Some(refill) = self.refill.take() {
+            refill.start();
         }
         Outcome {
             payload,
