@@ -481,6 +481,45 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_update_waits_for_the_old_pollers_before_starting_new_ones() {
+        let source = Arc::new(FakeSource {
+            next: Mutex::new(0),
+            total: 80,
+            acked: AtomicUsize::new(0),
+        });
+        let function = Arc::new(SlowFunction::default());
+        let start = |previous| {
+            Runner::start(
+                settings(3),
+                Arc::clone(&source) as Arc<dyn Source>,
+                Arc::clone(&function) as Arc<dyn FunctionInvoker>,
+                previous,
+            )
+        };
+        let old = start(None);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while function.running.load(Ordering::SeqCst) < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "old pollers never ran"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The old pool is busy with three batches; the new one (also at most 3) must not add to it.
+        let new = start(Some(old));
+        while source.acked.load(Ordering::SeqCst) < 80 {
+            assert!(tokio::time::Instant::now() < deadline, "queue not drained");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        new.finish().await;
+        let peak = function.peak.load(Ordering::SeqCst);
+        assert!(
+            peak <= 3,
+            "peak {peak} across an update with a maximum of 3"
+        );
+    }
+
     #[test]
     fn batches_are_split_under_the_payload_limit_in_order() {
         let source = FakeSource {
