@@ -72,6 +72,23 @@ NODE_PROBE = zip_files({
 })
 
 
+CUSTOM_RUNTIME = zip_files({
+    "bootstrap": ((
+        "#!/usr/bin/python3 -I\n"
+        "import json, os, sys, urllib.request\n"
+        "api = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime/invocation/'\n"
+        "while True:\n"
+        "    nxt = urllib.request.urlopen(api + 'next')\n"
+        "    request_id = nxt.headers['Lambda-Runtime-Aws-Request-Id']\n"
+        "    body = json.dumps({'name': os.environ.get('AWS_LAMBDA_FUNCTION_NAME'),\n"
+        "                       'var': os.environ.get('PROBE_VAR'), 'lang': os.environ.get('LANG'),\n"
+        "                       'cwd': os.getcwd(), 'argv0': sys.argv[0], 'uid': os.getuid()})\n"
+        "    urllib.request.urlopen(urllib.request.Request(api + request_id + '/response',\n"
+        "                                                  data=body.encode(), method='POST'))\n"
+    ), 0o755),
+})
+
+
 @pytest.fixture(scope="module")
 def own():
     server = OwnServer()
@@ -149,6 +166,29 @@ def test_node_functions_start_from_pre_started_runtimes_too(own):
     assert body["stream"].endswith(tuple(own_environment_ids(own, name))), body["stream"]
     report = next(line for line in inv.log_lines() if line.startswith("REPORT"))
     assert report_re(inv.request_id, 256, cold=True).match(report), report
+
+
+def test_custom_runtimes_start_in_pre_built_sandboxes(own):
+    """provided.al2023: the function's own bootstrap is the runtime, so the pool holds sandboxes
+    with nothing running; the attachment mounts the code and starts /var/task/bootstrap with the
+    function's variables from its first instruction (even start-up ones such as LANG)."""
+    if prestarted(own, "provided.al2023") < 2:
+        warm = unique("custom-activate")
+        deploy(own.lam, warm, CUSTOM_RUNTIME, "provided.al2023", "unused")
+        assert invoke(own.lam, warm, tail=False).status == 200
+    assert wait_until(lambda: prestarted(own, "provided.al2023") >= 2, 30), "the sandbox pool never filled"
+    name = unique("custom-prestarted")
+    deploy(own.lam, name, CUSTOM_RUNTIME, "provided.al2023", "unused",
+           Environment={"Variables": {"PROBE_VAR": "custom", "LANG": "C.UTF-8"}})
+    inv = invoke(own.lam, name)
+    assert inv.status == 200 and inv.function_error is None, inv.describe()
+    assert inv.json() == {"name": name, "var": "custom", "lang": "C.UTF-8", "cwd": "/var/task",
+                          "argv0": "/var/task/bootstrap", "uid": 993}, inv.payload
+    environ = b"".join(open(f"/proc/{p}/environ", "rb").read() for p in function_pids(name)
+                       if os.path.exists(f"/proc/{p}/environ"))
+    assert b"PROBE_VAR=custom" in environ, "exec'd with the function's environment"
+    report = next(line for line in inv.log_lines() if line.startswith("REPORT"))
+    assert report_re(inv.request_id, 1024, cold=True).match(report), report
 
 
 def own_environment_ids(own, name: str) -> list[str]:

@@ -28,8 +28,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use seccompiler::BpfProgram;
 
-use crate::protocol::{CONFIG_FD, GO_FD, INIT_MARKER, STATUS_FD, STATUS_OK, error_message};
-use crate::spec::InitConfig;
+use crate::protocol::{
+    CONFIG_FD, GO_FD, INIT_MARKER, MAX_ATTACH_REQUEST, STATUS_FD, STATUS_OK, error_message,
+};
+use crate::spec::{AttachRequest, InitConfig};
 use crate::sys::{self, Forked, Reaped};
 use crate::{mounts, netns, privs, seccomp};
 
@@ -166,10 +168,12 @@ fn read_config(config: OwnedFd) -> Result<InitConfig, InitError> {
     serde_json::from_slice(&bytes).map_err(|e| InitError::new("parse config", io::Error::other(e)))
 }
 
-/// Everything between "go" and the runtime's exec. Returns the runtime's pid and the seccomp
-/// filters (a deferred init installs them on itself later), or the failed step with init's exit
-/// code.
-fn setup_and_spawn(cfg: &InitConfig) -> Result<(libc::pid_t, Vec<BpfProgram>), (InitError, i32)> {
+/// Everything between "go" and the runtime's exec. Returns the runtime's pid (none yet for a
+/// deferred sandbox without `argv`) and the seccomp filters (a deferred init installs them on
+/// itself later), or the failed step with init's exit code.
+fn setup_and_spawn(
+    cfg: &InitConfig,
+) -> Result<(Option<libc::pid_t>, Vec<BpfProgram>), (InitError, i32)> {
     let setup = |cfg: &InitConfig| -> Result<Vec<BpfProgram>, InitError> {
         mounts::build_root(cfg)?;
         sys::sethostname(&cfg.hostname).step("sethostname")?;
@@ -178,7 +182,11 @@ fn setup_and_spawn(cfg: &InitConfig) -> Result<(libc::pid_t, Vec<BpfProgram>), (
             .map_err(|e| InitError::new("build seccomp filters", io::Error::other(e)))
     };
     let filters = setup(cfg).map_err(|e| (e, 1))?;
-    let pid = spawn_runtime(cfg, &filters).map_err(|e| (e, 127))?;
+    let pid = if cfg.argv.is_empty() {
+        None
+    } else {
+        Some(spawn_runtime(cfg, &filters).map_err(|e| (e, 127))?)
+    };
     if !cfg.deferred_code {
         // Nothing left for init to do as root: from here on it is as unprivileged as the runtime.
         confine(cfg, &filters).map_err(|e| (e, 1))?;
@@ -266,17 +274,14 @@ struct PendingAttach<'a> {
     filters: &'a [BpfProgram],
 }
 
-/// The host's attach request: the detached `/var/task` tree (and `/opt` when `opt`) ride along
-/// as descriptors.
-#[derive(serde::Deserialize)]
-struct AttachRequest {
-    tmp_mb: u64,
-    opt: bool,
-}
-
-/// Serves the one attach request of a deferred sandbox and confines init. Errors are the
-/// message for the host.
-fn attach(pending: &PendingAttach<'_>, request: &[u8], fds: Vec<OwnedFd>) -> Result<(), InitError> {
+/// Serves the one attach request of a deferred sandbox: mounts the code, starts the runtime if
+/// the request names one (returning its pid), and confines init. Errors are the message for
+/// the host.
+fn attach(
+    pending: &PendingAttach<'_>,
+    request: &[u8],
+    fds: Vec<OwnedFd>,
+) -> Result<Option<libc::pid_t>, InitError> {
     let request: AttachRequest = serde_json::from_slice(request)
         .map_err(|e| InitError::new("parse attach request", io::Error::other(e)))?;
     let expected = 1 + usize::from(request.opt);
@@ -288,14 +293,26 @@ fn attach(pending: &PendingAttach<'_>, request: &[u8], fds: Vec<OwnedFd>) -> Res
     }
     mounts::attach_code(&fds[0], fds.get(1), request.tmp_mb)?;
     drop(fds);
-    confine(pending.cfg, pending.filters)
+    let runtime = match request.exec {
+        Some(exec) => {
+            let cfg = InitConfig {
+                argv: exec.argv,
+                env: exec.env,
+                ..pending.cfg.clone()
+            };
+            Some(spawn_runtime(&cfg, pending.filters)?)
+        }
+        None => None,
+    };
+    confine(pending.cfg, pending.filters)?;
+    Ok(runtime)
 }
 
 /// Reaps every process until the runtime exits, then exits with its status. Also exits (and so
 /// kills the sandbox) when the host closes the lifeline socket. A deferred init also serves the
 /// attach request that arrives on the lifeline.
 fn supervise(
-    runtime_pid: libc::pid_t,
+    mut runtime_pid: Option<libc::pid_t>,
     lifeline: BorrowedFd<'_>,
     mut pending: Option<PendingAttach<'_>>,
 ) -> i32 {
@@ -303,13 +320,13 @@ fn supervise(
         Ok(fd) => fd,
         Err(_) => {
             // Without a signalfd, fall back to a blocking wait for the runtime only.
-            return wait_blocking(runtime_pid);
+            return runtime_pid.map_or(1, wait_blocking);
         }
     };
     loop {
         // The runtime may already have exited before the signalfd existed: check first.
         while let Some((pid, how)) = sys::reap_any() {
-            if pid == runtime_pid {
+            if Some(pid) == runtime_pid {
                 // Take every remaining process in the namespace down with the runtime.
                 let _ = sys::kill(-1, libc::SIGKILL);
                 return exit_code(how);
@@ -317,13 +334,13 @@ fn supervise(
         }
         let revents = match sys::poll(&[sigfd.as_fd(), lifeline], libc::POLLIN, -1) {
             Ok(r) => r,
-            Err(_) => return wait_blocking(runtime_pid),
+            Err(_) => return runtime_pid.map_or(1, wait_blocking),
         };
         if revents[0] != 0 {
             sys::drain(sigfd.as_fd());
         }
         if revents[1] != 0 {
-            let mut buf = [0u8; 512];
+            let mut buf = vec![0u8; MAX_ATTACH_REQUEST];
             let received = sys::recv_with_fds(lifeline, &mut buf);
             let (n, fds) = match received {
                 Ok((n @ 1.., fds)) => (n, fds),
@@ -340,13 +357,17 @@ fn supervise(
             };
             let outcome = attach(&waiting, &buf[..n], fds);
             let reply = match &outcome {
-                Ok(()) => STATUS_OK.to_string(),
+                Ok(_) => STATUS_OK.to_string(),
                 Err(e) => error_message(&e.step, &e.source.to_string()),
             };
             let _ = sys::send_with_fds(lifeline, reply.as_bytes(), &[]);
-            if outcome.is_err() {
-                let _ = sys::kill(-1, libc::SIGKILL);
-                return 1;
+            match outcome {
+                Ok(Some(pid)) => runtime_pid = Some(pid),
+                Ok(None) => {}
+                Err(_) => {
+                    let _ = sys::kill(-1, libc::SIGKILL);
+                    return 1;
+                }
             }
         }
     }

@@ -81,4 +81,4 @@ pub use host::{HostCapabilities, HostSetup, host_setup, host_teardown, probe_hos
 pub use init::run_init_if_requested;
 pub use protocol::INIT_MARKER;
 pub use sandbox::{PreparedSandbox, Sandbox, SandboxExit};
-pub use spec::{SANDBOX_HOSTNAME, SandboxSpec};
+pub use spec::{CodeAttachment, Command, SANDBOX_HOSTNAME, SandboxSpec};

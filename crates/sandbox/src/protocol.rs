@@ -5,8 +5,8 @@
 //! * fd 4 ([`GO_FD`]): init's end of a `SOCK_SEQPACKET` socket pair. The host sends one byte
 //!   to start; afterwards it is a lifeline: when the host closes its end (sandbox dropped, host
 //!   crashed) init kills the sandbox. A deferred sandbox also receives its one attach request
-//!   (JSON `{"tmp_mb": N, "opt": bool}` with the detached code trees as `SCM_RIGHTS`) on it and
-//!   answers `ok` or `error: <step>: <reason>`;
+//!   (JSON [`crate::spec::AttachRequest`] with the detached code trees as `SCM_RIGHTS`) on it
+//!   and answers `ok` or `error: <step>: <reason>`;
 //! * fd 5 ([`STATUS_FD`]): write end of the status pipe. Init writes exactly one message, `ok`
 //!   once the runtime has been exec'd or `error: <step>: <reason>`, then closes it.
 
@@ -23,6 +23,10 @@ pub(crate) const STATUS_FD: i32 = 5;
 /// Descriptors passed to the clone child are first moved to at least this number, so that the
 /// `dup2` onto 0-5 can never overwrite a source that is still needed.
 pub(crate) const HIGH_FD_MIN: i32 = 10;
+
+/// Largest attach request init reads (the runtime's environment rides in it; Lambda caps a
+/// function's variables at 4 KB).
+pub(crate) const MAX_ATTACH_REQUEST: usize = 64 * 1024;
 
 pub(crate) const STATUS_OK: &str = "ok";
 pub(crate) const STATUS_ERROR_PREFIX: &str = "error: ";

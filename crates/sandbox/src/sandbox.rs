@@ -12,9 +12,10 @@ use tokio::io::unix::AsyncFd;
 use crate::cgroup::{self, Cgroup, Limits};
 use crate::error::SandboxError;
 use crate::netns;
+use crate::protocol::MAX_ATTACH_REQUEST;
 use crate::protocol::{HIGH_FD_MIN, Status, parse_status};
 use crate::spawn::{ChildFds, spawn_init};
-use crate::spec::SandboxSpec;
+use crate::spec::{AttachRequest, CodeAttachment, SandboxSpec};
 use crate::sys::{self, Reaped};
 
 /// How long `start` waits for init to report (mounts, privilege drop, exec of the runtime).
@@ -351,35 +352,42 @@ impl Sandbox {
         self.stderr.take()
     }
 
-    /// Specialises a sandbox created with `deferred_code`: mounts `code_dir` read-only at
-    /// `/var/task` (and `opt_dir` at `/opt`), resizes `/tmp` to `tmp_mb`, sets the memory limit,
-    /// and waits until init has done so and given up its privileges. The trees are cloned here,
-    /// in the host's mount namespace, and passed to init as descriptors: init never sees a host
-    /// path. Fails, changing nothing, on a sandbox that was not deferred or is already attached.
-    pub fn attach_code(
-        &self,
-        code_dir: &Path,
-        opt_dir: Option<&Path>,
-        tmp_mb: u64,
-        memory_mb: u64,
-    ) -> Result<(), SandboxError> {
+    /// Specialises a sandbox created with `deferred_code`: mounts the code read-only at
+    /// `/var/task` (and the layers at `/opt`), resizes `/tmp`, sets the memory limit, starts the
+    /// runtime if the attachment names one, and waits until init has done so and given up its
+    /// privileges. The trees are cloned here, in the host's mount namespace, and passed to init
+    /// as descriptors: init never sees a host path. Fails, changing nothing, on a sandbox that
+    /// was not deferred or is already attached.
+    pub fn attach_code(&self, attachment: &CodeAttachment) -> Result<(), SandboxError> {
+        attachment.validate()?;
         let os = |step| move |e| SandboxError::os(step, e);
         self.core
             .cgroup
-            .set_memory_limit(memory_mb.saturating_mul(1024 * 1024))?;
+            .set_memory_limit(attachment.memory_mb.saturating_mul(1024 * 1024))?;
         let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
         let tree = |dir: &Path| {
             sys::cstring(dir)
                 .and_then(|path| sys::detached_tree(&path, attrs))
                 .map_err(|e| SandboxError::os("clone code tree", e))
         };
-        let task = tree(code_dir)?;
-        let opt = opt_dir.map(tree).transpose()?;
-        let request = serde_json::json!({ "tmp_mb": tmp_mb, "opt": opt.is_some() }).to_string();
+        let task = tree(&attachment.code_dir)?;
+        let opt = attachment.opt_dir.as_deref().map(tree).transpose()?;
+        let request = serde_json::to_vec(&AttachRequest {
+            tmp_mb: attachment.tmp_mb,
+            opt: opt.is_some(),
+            exec: attachment.exec.clone(),
+        })
+        .map_err(|e| SandboxError::os("serialize attach request", io::Error::other(e)))?;
+        if request.len() > MAX_ATTACH_REQUEST {
+            return Err(SandboxError::InvalidSpec(format!(
+                "the attach request is {} bytes, more than {MAX_ATTACH_REQUEST}",
+                request.len()
+            )));
+        }
         let fds: Vec<_> = std::iter::once(task.as_fd())
             .chain(opt.as_ref().map(|fd| fd.as_fd()))
             .collect();
-        sys::send_with_fds(self.lifeline.as_fd(), request.as_bytes(), &fds)
+        sys::send_with_fds(self.lifeline.as_fd(), &request, &fds)
             .map_err(os("send attach request"))?;
         let revents = sys::poll(
             &[self.lifeline.as_fd()],

@@ -19,9 +19,10 @@ pub struct SandboxSpec {
     pub init_exe: PathBuf,
     /// Host directory bind-mounted read-only at `/var/task`. Ignored when `deferred_code`.
     pub code_dir: PathBuf,
-    /// Start the runtime before the code is known: `/var/task` and `/opt` stay empty and init
+    /// Build the sandbox before the code is known: `/var/task` and `/opt` stay empty and init
     /// keeps the privilege to mount them until [`crate::Sandbox::attach_code`], then drops it.
-    /// This is how a pre-started runtime is specialised for a function later.
+    /// With an `argv`, the runtime starts at once (a pre-started interpreter, specialised later);
+    /// with an empty `argv`, nothing runs until the attachment names the runtime to start.
     pub deferred_code: bool,
     /// Host directory bind-mounted read-only at `/var/runtime` (an empty directory if `None`).
     pub runtime_dir: Option<PathBuf>,
@@ -101,20 +102,8 @@ impl SandboxSpec {
         if let Some(d) = &self.opt_dir {
             check_dir("opt_dir", d)?;
         }
-        match self.argv.first() {
-            None => return bad("argv is empty".into()),
-            Some(a0) if !a0.starts_with('/') => {
-                return bad(format!("argv[0] {a0:?} must be an absolute path"));
-            }
-            Some(_) => {}
-        }
-        if let Some(a) = self.argv.iter().find(|a| a.contains('\0')) {
-            return bad(format!("argv element {a:?} contains NUL"));
-        }
-        for (k, v) in &self.env {
-            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-                return bad(format!("invalid environment variable {k:?}"));
-            }
+        if !(self.deferred_code && self.argv.is_empty()) {
+            validate_command(&self.argv, &self.env)?;
         }
         if !self.cwd.starts_with('/') || self.cwd.contains('\0') {
             return bad(format!("cwd {:?} must be an absolute path", self.cwd));
@@ -152,6 +141,80 @@ impl SandboxSpec {
             hostname: SANDBOX_HOSTNAME.to_string(),
         }
     }
+}
+
+/// What turns a deferred sandbox into a function's environment ([`crate::Sandbox::attach_code`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeAttachment {
+    /// Host directory mounted read-only at `/var/task`.
+    pub code_dir: PathBuf,
+    /// Host directory mounted read-only at `/opt`, if any.
+    pub opt_dir: Option<PathBuf>,
+    /// Size of `/tmp` in MiB.
+    pub tmp_mb: u64,
+    /// Hard memory limit of the sandbox in MiB.
+    pub memory_mb: u64,
+    /// The runtime to start now, for a sandbox created without one (empty `argv`).
+    pub exec: Option<Command>,
+}
+
+/// A program and its complete environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// `argv[0]` is an absolute path inside the sandbox.
+    pub argv: Vec<String>,
+    /// The complete environment (nothing is inherited).
+    pub env: Vec<(String, String)>,
+}
+
+/// The host's attach request on the lifeline; the code trees travel as descriptors beside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct AttachRequest {
+    pub tmp_mb: u64,
+    /// Whether a second descriptor (the `/opt` tree) follows the `/var/task` one.
+    pub opt: bool,
+    pub exec: Option<Command>,
+}
+
+impl CodeAttachment {
+    /// Checks the attachment on the host, before anything is sent to init.
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        check_dir("code_dir", &self.code_dir)?;
+        if let Some(d) = &self.opt_dir {
+            check_dir("opt_dir", d)?;
+        }
+        if self.tmp_mb == 0 || self.memory_mb < 8 {
+            return Err(SandboxError::InvalidSpec(format!(
+                "tmp_mb {} must be at least 1 and memory_mb {} at least 8",
+                self.tmp_mb, self.memory_mb
+            )));
+        }
+        if let Some(exec) = &self.exec {
+            validate_command(&exec.argv, &exec.env)?;
+        }
+        Ok(())
+    }
+}
+
+/// `argv[0]` absolute, no NUL anywhere, environment names without `=`.
+fn validate_command(argv: &[String], env: &[(String, String)]) -> Result<(), SandboxError> {
+    let bad = |msg: String| Err(SandboxError::InvalidSpec(msg));
+    match argv.first() {
+        None => return bad("argv is empty".into()),
+        Some(a0) if !a0.starts_with('/') => {
+            return bad(format!("argv[0] {a0:?} must be an absolute path"));
+        }
+        Some(_) => {}
+    }
+    if let Some(a) = argv.iter().find(|a| a.contains('\0')) {
+        return bad(format!("argv element {a:?} contains NUL"));
+    }
+    for (k, v) in env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            return bad(format!("invalid environment variable {k:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// The path must be an absolute, UTF-8 (it travels as JSON) existing directory.

@@ -6,7 +6,17 @@ mod common;
 use std::io::{BufRead, BufReader};
 
 use common::*;
-use lambent_sandbox::{PreparedSandbox, SandboxError};
+use lambent_sandbox::{CodeAttachment, Command, PreparedSandbox, SandboxError};
+
+fn attachment(code: &std::path::Path) -> CodeAttachment {
+    CodeAttachment {
+        code_dir: code.to_path_buf(),
+        opt_dir: None,
+        tmp_mb: 16,
+        memory_mb: 128,
+        exec: None,
+    }
+}
 
 /// Runs from `/var/runtime` before any code exists: reports who init is, waits for the code to
 /// appear at `/var/task`, then reports what it sees.
@@ -85,7 +95,13 @@ async fn deferred_sandbox_runs_before_its_code_and_attaches_it_read_only() {
     assert_eq!(before["before"]["task"], serde_json::json!([]));
 
     sandbox
-        .attach_code(code.path(), Some(layer.path()), 32, 200)
+        .attach_code(&CodeAttachment {
+            code_dir: code.path().to_path_buf(),
+            opt_dir: Some(layer.path().to_path_buf()),
+            tmp_mb: 32,
+            memory_mb: 200,
+            exec: None,
+        })
         .expect("attach");
     let memory_dir = sandbox
         .cgroup_dirs()
@@ -110,7 +126,7 @@ async fn deferred_sandbox_runs_before_its_code_and_attaches_it_read_only() {
     );
 
     // A second attach is refused and changes nothing.
-    let again = sandbox.attach_code(code.path(), None, 16, 128);
+    let again = sandbox.attach_code(&attachment(code.path()));
     assert!(
         matches!(&again, Err(SandboxError::Init(msg)) if msg.contains("already")),
         "{again:?}"
@@ -132,10 +148,79 @@ async fn ordinary_sandbox_refuses_attach() {
         .start()
         .expect("start");
     let other = code_dir(&[("x", "y")]);
-    let refused = sandbox.attach_code(other.path(), None, 16, 128);
+    let refused = sandbox.attach_code(&attachment(other.path()));
     assert!(
         matches!(&refused, Err(SandboxError::Init(msg)) if msg.contains("already")),
         "{refused:?}"
     );
     drop(sandbox);
+}
+
+/// A sandbox built with nothing running: the attachment names the program (a native runtime
+/// such as `/var/task/bootstrap` is only known with the code), which starts confined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_sandbox_without_runtime_starts_the_one_named_at_attach() {
+    let code = code_dir(&[(
+        "main.py",
+        "import json, os\n\
+         init = next(l.split()[1] for l in open('/proc/1/status') if l.startswith('Uid:'))\n\
+         print(json.dumps({'uid': os.getuid(), 'init_uid': init, 'who': os.environ['WHO'], \
+         'env': sorted(k for k in os.environ if k != 'LC_CTYPE'), 'cwd': os.getcwd()}))\n",
+    )]);
+    let mut spec = python_spec("deferred-exec", std::path::Path::new("/"), "unused");
+    spec.code_dir = std::path::PathBuf::new();
+    spec.deferred_code = true;
+    spec.argv = Vec::new();
+    spec.env = Vec::new();
+    let sandbox = PreparedSandbox::create(&spec)
+        .expect("create")
+        .start()
+        .expect("start");
+    let mut attach = attachment(code.path());
+    attach.exec = Some(Command {
+        argv: vec![PYTHON.into(), "/var/task/main.py".into()],
+        env: vec![("WHO".into(), "the function".into())],
+    });
+    sandbox.attach_code(&attach).expect("attach and exec");
+    let out = finish(sandbox).await;
+    assert!(out.exit.success(), "{:?}: {}", out.exit, out.stderr);
+    let report = json(&out);
+    assert_eq!(report["uid"], 993);
+    assert_eq!(report["init_uid"], "993");
+    assert_eq!(report["who"], "the function");
+    // (Python itself adds LC_CTYPE when started in the C locale: PEP 538 coercion.)
+    assert_eq!(
+        report["env"],
+        serde_json::json!(["WHO"]),
+        "exactly the given environment"
+    );
+    assert_eq!(report["cwd"], "/var/task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_that_cannot_exec_reports_why_and_ends_the_sandbox() {
+    let code = code_dir(&[("data.txt", "not a program")]);
+    let mut spec = python_spec("deferred-noexec", std::path::Path::new("/"), "unused");
+    spec.code_dir = std::path::PathBuf::new();
+    spec.deferred_code = true;
+    spec.argv = Vec::new();
+    let mut sandbox = PreparedSandbox::create(&spec)
+        .expect("create")
+        .start()
+        .expect("start");
+    let mut attach = attachment(code.path());
+    attach.exec = Some(Command {
+        argv: vec!["/var/task/bootstrap".into()],
+        env: Vec::new(),
+    });
+    let failed = sandbox.attach_code(&attach);
+    assert!(
+        matches!(&failed, Err(SandboxError::Init(msg)) if msg.contains("exec /var/task/bootstrap")),
+        "{failed:?}"
+    );
+    let exit = tokio::time::timeout(RUN_TIMEOUT, sandbox.wait())
+        .await
+        .expect("init exits")
+        .expect("wait");
+    assert!(!exit.success());
 }

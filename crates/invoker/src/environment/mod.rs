@@ -136,9 +136,16 @@ impl Environment {
         // A pool to take a pre-started runtime from and to refill once this start is done.
         let pool = prestarts.filter(|_| {
             settings.isolation == Isolation::Sandbox
-                && argv.as_ref().is_some_and(|argv| {
-                    argv == &plain_argv && matches_prestart(&launch, argv, &config.environment)
-                })
+                && argv
+                    .as_ref()
+                    .is_some_and(|argv| match prestart_kind(launch.family) {
+                        PrestartKind::Interpreter => {
+                            argv == &plain_argv
+                                && matches_prestart(&launch, argv, &config.environment)
+                        }
+                        // Nothing runs before the attachment names the program.
+                        PrestartKind::Sandbox => true,
+                    })
         });
         let prestarted = pool.and_then(|pool| pool.take(&config.runtime));
         let id = prestarted.as_ref().map_or_else(
@@ -194,7 +201,7 @@ impl Environment {
             Isolation::Sandbox => {
                 let env = env_for(SANDBOX_RUNTIME_API);
                 match prestarted {
-                    Some(prestarted) => specialise(prestarted, function, &env).await?,
+                    Some(prestarted) => specialise(prestarted, function, argv, env).await?,
                     None => sandboxed::spawn(&id, function, settings, argv, env, live).await?,
                 }
             }
@@ -632,23 +639,30 @@ fn read_at_startup(name: &str) -> bool {
         )
 }
 
-/// Turns a pre-started runtime into `function`'s environment: its code and limits are attached,
-/// then the runtime receives the environment variables and goes on to load the handler. Its
-/// Init Duration runs from here, as nothing of the function ran before.
+/// Turns a pre-started sandbox into `function`'s environment: its code and limits are attached;
+/// a waiting interpreter then receives the environment variables and goes on to load the
+/// handler, a bare sandbox starts `argv` with them. Init Duration runs from here, as nothing of
+/// the function ran before.
 async fn specialise(
     prestarted: Prestarted,
     function: &ResolvedFunction,
-    env: &[(String, String)],
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
 ) -> Result<Spawned, StartError> {
     let config = &function.config;
     let attaching = Instant::now();
+    let (exec, env_for_interpreter) = match prestarted.kind {
+        PrestartKind::Interpreter => (None, Some(env)),
+        PrestartKind::Sandbox => (Some(lambent_sandbox::Command { argv, env }), None),
+    };
     prestarted
         .process
-        .attach(sandboxed::Attach {
+        .attach(lambent_sandbox::CodeAttachment {
             code_dir: function.code_dir.clone(),
             opt_dir: function.opt_dir.clone(),
             tmp_mb: u64::from(config.ephemeral_storage_mb),
             memory_mb: u64::from(config.memory_mb),
+            exec,
         })
         .await
         .map_err(StartError::Spawn)?;
@@ -656,7 +670,9 @@ async fn specialise(
         elapsed_us = attaching.elapsed().as_micros() as u64,
         "pre-started runtime attached"
     );
-    prestarted.api.specialize(env);
+    if let Some(env) = env_for_interpreter {
+        prestarted.api.specialize(&env);
+    }
     Ok(Spawned {
         process: Process::Sandboxed(prestarted.process),
         api: prestarted.api,
@@ -664,9 +680,30 @@ async fn specialise(
     })
 }
 
-/// A runtime started ahead of any function in a deferred sandbox (see [`crate::prestart`]).
+/// What is started ahead of demand for a runtime family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PrestartKind {
+    /// Python, Node: the interpreter runs Lambent's bootstrap, which waits for its function.
+    Interpreter,
+    /// `provided*`: the function's own `bootstrap` is the runtime, so only the sandbox is built;
+    /// the program starts at attach.
+    Sandbox,
+}
+
+fn prestart_kind(family: lambent_runtimes::RuntimeFamily) -> PrestartKind {
+    match family {
+        lambent_runtimes::RuntimeFamily::Python | lambent_runtimes::RuntimeFamily::Node => {
+            PrestartKind::Interpreter
+        }
+        lambent_runtimes::RuntimeFamily::Provided => PrestartKind::Sandbox,
+    }
+}
+
+/// A runtime (or a bare sandbox) started ahead of any function in a deferred sandbox (see
+/// [`crate::prestart`]).
 pub(crate) struct Prestarted {
     id: String,
+    kind: PrestartKind,
     process: sandboxed::SandboxedProcess,
     api: RuntimeApi,
     outputs: Vec<std::os::fd::OwnedFd>,
@@ -678,16 +715,10 @@ impl Prestarted {
     }
 }
 
-/// Whether runtime `runtime_id` can be pre-started under `settings`: interpreted runtimes in
-/// sandboxes, whose bootstrap knows how to wait for its function.
+/// Whether runtime `runtime_id` can be pre-started under `settings`: every runtime Lambent
+/// serves, in sandboxes (a plain process has nothing to build ahead).
 pub(crate) fn can_prestart(runtime_id: &str, settings: &InvokerSettings) -> bool {
-    settings.isolation == Isolation::Sandbox
-        && settings.runtimes.launch(runtime_id).is_some_and(|launch| {
-            matches!(
-                launch.family,
-                lambent_runtimes::RuntimeFamily::Python | lambent_runtimes::RuntimeFamily::Node
-            )
-        })
+    settings.isolation == Isolation::Sandbox && settings.runtimes.launch(runtime_id).is_some()
 }
 
 /// The environment a pre-started runtime of `launch` begins with.
@@ -709,16 +740,15 @@ pub(crate) async fn prestart(
         .launch(runtime_id)
         .ok_or_else(|| StartError::UnsupportedRuntime(runtime_id.to_owned()))?;
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let (process, api, outputs) = sandboxed::prestart(
-        &id,
-        settings,
-        launch.argv.clone(),
-        prestart_env(&launch),
-        live,
-    )
-    .await?;
+    let kind = prestart_kind(launch.family);
+    let (argv, env) = match kind {
+        PrestartKind::Interpreter => (launch.argv.clone(), prestart_env(&launch)),
+        PrestartKind::Sandbox => (Vec::new(), Vec::new()),
+    };
+    let (process, api, outputs) = sandboxed::prestart(&id, settings, argv, env, live).await?;
     Ok(Prestarted {
         id,
+        kind,
         process,
         api,
         outputs,

@@ -7,7 +7,7 @@ use crate::live::LiveGuard;
 use crate::settings::InvokerSettings;
 use lambent_control::ResolvedFunction;
 use lambent_runtime_api::RuntimeApi;
-use lambent_sandbox::{PreparedSandbox, Sandbox, SandboxSpec};
+use lambent_sandbox::{CodeAttachment, PreparedSandbox, Sandbox, SandboxSpec};
 use std::os::fd::OwnedFd;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -20,21 +20,13 @@ pub struct Stats {
 }
 
 enum Command {
-    Attach(Attach, oneshot::Sender<Result<(), String>>),
+    Attach(Box<CodeAttachment>, oneshot::Sender<Result<(), String>>),
     RestrictCpu(u64, oneshot::Sender<()>),
     /// Freeze, unless the environment has been used again since use number `.0`.
     Freeze(u64),
     Thaw(oneshot::Sender<()>),
     Kill,
     Stats(oneshot::Sender<Stats>),
-}
-
-/// What a pre-started sandbox needs to become a function's environment.
-pub struct Attach {
-    pub code_dir: std::path::PathBuf,
-    pub opt_dir: Option<std::path::PathBuf>,
-    pub tmp_mb: u64,
-    pub memory_mb: u64,
 }
 
 pub struct SandboxedProcess {
@@ -47,10 +39,10 @@ pub struct SandboxedProcess {
 impl SandboxedProcess {
     /// Mounts a pre-started sandbox's code and applies the function's limits (see
     /// `lambent_sandbox::Sandbox::attach_code`).
-    pub async fn attach(&self, attach: Attach) -> Result<(), String> {
+    pub async fn attach(&self, attachment: CodeAttachment) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::Attach(attach, tx))
+            .send(Command::Attach(Box::new(attachment), tx))
             .map_err(|_| "the environment is gone".to_string())?;
         rx.await
             .unwrap_or_else(|_| Err("the environment is gone".to_string()))
@@ -151,8 +143,9 @@ pub(super) async fn spawn(
     })
 }
 
-/// Starts a runtime in a deferred sandbox before any function is known: empty `/var/task` and
-/// `/opt`, Lambda's smallest memory size, the default `/tmp` (both changed by `attach`).
+/// Builds a deferred sandbox before any function is known: empty `/var/task` and `/opt`,
+/// Lambda's smallest memory size, the default `/tmp` (all changed by `attach`). With an `argv`
+/// the runtime starts now; without, `attach` names it.
 pub(super) async fn prestart(
     id: &str,
     settings: &InvokerSettings,
@@ -263,16 +256,9 @@ async fn supervise(
             break;
         };
         match command {
-            Command::Attach(attach, done) => {
-                // Two mounts and a privilege drop inside the sandbox: well under a millisecond.
-                let result = sandbox
-                    .attach_code(
-                        &attach.code_dir,
-                        attach.opt_dir.as_deref(),
-                        attach.tmp_mb,
-                        attach.memory_mb,
-                    )
-                    .map_err(|e| e.to_string());
+            Command::Attach(attachment, done) => {
+                // Two mounts, perhaps an exec, a privilege drop: well under a millisecond.
+                let result = sandbox.attach_code(&attachment).map_err(|e| e.to_string());
                 let _ = done.send(result);
             }
             Command::RestrictCpu(memory_mb, done) => {
