@@ -19,12 +19,14 @@ mod provisioned;
 mod report;
 mod scaling;
 mod settings;
+mod streaming;
 
 pub use admission::ThrottleReason;
 pub use environment::Isolation;
 pub use pool::Invoker;
 pub use scaling::FunctionScaling;
 pub use settings::InvokerSettings;
+pub use streaming::{Completion, ResponseBody, StreamError, StreamEvent, StreamingInvocation};
 
 use bytes::Bytes;
 use lambent_control::{ControlError, FunctionRef};

@@ -1,14 +1,15 @@
 //! Environment pools: warm environments per function version, reused one invocation at a time,
 //! retired when the function changes and reaped when idle too long.
 
-use crate::admission::{Admission, ThrottleReason};
-use crate::environment::{Environment, Host, StartError};
+use crate::admission::{Admission, ThrottleReason, Ticket};
+use crate::environment::{Call, Environment, Host, Outcome, StartError};
 use crate::keepalive::KeepAlive;
 use crate::live::LiveEnvironments;
 use crate::prestart::PrestartPool;
 use crate::provisioned::{Allocations, ProvisionedKey};
 use crate::scaling::{FunctionScaling, ScalingCounters};
 use crate::settings::InvokerSettings;
+use crate::streaming::{Completion, StreamError, StreamSink, StreamingInvocation};
 use crate::{InvokeError, InvokeRequest, InvokeResponse, MAX_SYNC_PAYLOAD};
 use lambent_control::{FunctionRef, FunctionService, ProvisionedTarget, ResolvedFunction};
 use lambent_telemetry::LogSink;
@@ -47,6 +48,24 @@ struct Idle {
     since: Instant,
 }
 
+/// An invocation that passed admission and holds an initialised environment.
+struct Admitted {
+    function: ResolvedFunction,
+    request_id: String,
+    invoked_arn: String,
+    environment: Environment,
+    permit: OwnedSemaphorePermit,
+    /// Holds the invocation's concurrency slot until it is dropped.
+    _ticket: Ticket,
+}
+
+/// Where [`Invoker::prepare`] leaves an invocation.
+enum Prepared {
+    Ready(Admitted),
+    /// The cold start's Init failed: this is the invocation's answer.
+    InitFailed(InvokeResponse),
+}
+
 impl Invoker {
     pub fn new(
         service: Arc<FunctionService>,
@@ -75,6 +94,132 @@ impl Invoker {
     }
 
     pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
+        let admitted = match self.prepare(&request).await? {
+            Prepared::Ready(admitted) => admitted,
+            Prepared::InitFailed(response) => return Ok(response),
+        };
+        let Admitted {
+            function,
+            request_id,
+            invoked_arn,
+            mut environment,
+            permit,
+            _ticket,
+        } = admitted;
+        let outcome = environment
+            .invoke(
+                Call {
+                    request_id: &request_id,
+                    invoked_arn,
+                    payload: request.payload,
+                    client_context: request.client_context,
+                    trace_id: Some(request.trace_id.unwrap_or_else(new_trace_id)),
+                },
+                self.stop.subscribe(),
+            )
+            .await;
+        self.release(&function.name, environment, permit, outcome.reusable);
+        Ok(InvokeResponse {
+            request_id,
+            executed_version: function.version,
+            payload: outcome.payload,
+            content_type: outcome.content_type,
+            function_error: outcome.function_error.then_some("Unhandled"),
+            log_tail: request.tail_logs.then_some(outcome.tail),
+        })
+    }
+
+    /// Runs an invocation whose response is read while the function writes it (Lambda's
+    /// response streaming: InvokeWithResponseStream, `RESPONSE_STREAM` function URLs).
+    ///
+    /// Admission, warm environments, timeouts, logs and REPORT are those of [`Invoker::invoke`].
+    /// Returns once the response begins: when the runtime starts its stream, or when the
+    /// invocation ended without one (a handler that does not stream, a failed Init, a timeout
+    /// before the first byte): then the whole response is a single chunk, or the completion
+    /// carries the error. `Err` is what [`Invoker::invoke`] would refuse (missing function,
+    /// throttle, oversized request), before anything ran.
+    ///
+    /// Read the body with [`crate::ResponseBody::next`] until [`crate::StreamEvent::Complete`];
+    /// see [`crate::StreamingInvocation`]. The invocation runs on its own task: a caller that
+    /// drops the body (its client went away) does not stop the function, whose environment
+    /// finishes the invocation and returns to the pool.
+    pub async fn invoke_stream(
+        self: &Arc<Self>,
+        request: InvokeRequest,
+    ) -> Result<StreamingInvocation, InvokeError> {
+        let (start_tx, start_rx) = tokio::sync::oneshot::channel();
+        let invoker = Arc::clone(self);
+        tokio::spawn(async move {
+            invoker
+                .run_streaming(request, StreamSink::new(start_tx))
+                .await;
+        });
+        start_rx.await.map_err(|_| {
+            InvokeError::Service("the invocation ended before its response began".into())
+        })?
+    }
+
+    async fn run_streaming(&self, request: InvokeRequest, mut sink: StreamSink) {
+        let admitted = match self.prepare(&request).await {
+            Ok(Prepared::Ready(admitted)) => admitted,
+            Ok(Prepared::InitFailed(response)) => {
+                sink.identify(&response.request_id, &response.executed_version);
+                let completion = Completion {
+                    error: Some(StreamError::from_error_body(&response.payload)),
+                    log_tail: response.log_tail,
+                };
+                sink.complete("application/json", completion).await;
+                return;
+            }
+            Err(error) => {
+                sink.refuse(error);
+                return;
+            }
+        };
+        let Admitted {
+            function,
+            request_id,
+            invoked_arn,
+            mut environment,
+            permit,
+            _ticket,
+        } = admitted;
+        sink.identify(&request_id, &function.version);
+        let outcome = environment
+            .invoke_streaming(
+                Call {
+                    request_id: &request_id,
+                    invoked_arn,
+                    payload: request.payload,
+                    client_context: request.client_context,
+                    trace_id: Some(request.trace_id.unwrap_or_else(new_trace_id)),
+                },
+                self.stop.subscribe(),
+                &mut sink,
+            )
+            .await;
+        self.release(&function.name, environment, permit, outcome.reusable);
+        finish_stream(sink, outcome, request.tail_logs).await;
+    }
+
+    /// After an invocation: back to the pool if it may serve again (otherwise it is dropped,
+    /// which tears it down).
+    fn release(
+        &self,
+        function: &str,
+        environment: Environment,
+        permit: OwnedSemaphorePermit,
+        reusable: bool,
+    ) {
+        self.keep_alive.finished(function, Instant::now());
+        if reusable {
+            self.put_idle(function, environment, permit);
+        }
+    }
+
+    /// Everything before the invocation proper, shared by the buffered and streaming paths:
+    /// limits, resolution, admission, and a warm or newly started environment.
+    async fn prepare(&self, request: &InvokeRequest) -> Result<Prepared, InvokeError> {
         if request.payload.len() > MAX_SYNC_PAYLOAD {
             return Err(InvokeError::RequestTooLarge);
         }
@@ -107,7 +252,7 @@ impl Invoker {
             .account()
             .qualified_arn(&function.name, request.function.qualifier.as_deref());
         let fingerprint = fingerprint(&function);
-        let (mut environment, permit) = match self.take_idle(&function.name, &fingerprint) {
+        let (environment, permit) = match self.take_idle(&function.name, &fingerprint) {
             Some(warm) => warm,
             None => {
                 let permit = self
@@ -131,40 +276,26 @@ impl Invoker {
                         (environment, permit)
                     }
                     Err(failure) => {
-                        return Ok(InvokeResponse {
+                        return Ok(Prepared::InitFailed(InvokeResponse {
                             request_id,
                             executed_version: function.version.clone(),
                             payload: failure.payload,
                             content_type: Some("application/json".into()),
                             function_error: Some("Unhandled"),
                             log_tail: request.tail_logs.then(|| failure.tail_lines.concat()),
-                        });
+                        }));
                     }
                 }
             }
         };
-        let outcome = environment
-            .invoke(
-                &request_id,
-                invoked_arn,
-                request.payload,
-                request.client_context,
-                Some(request.trace_id.unwrap_or_else(new_trace_id)),
-                self.stop.subscribe(),
-            )
-            .await;
-        self.keep_alive.finished(&function.name, Instant::now());
-        if outcome.reusable {
-            self.put_idle(&function.name, environment, permit);
-        }
-        Ok(InvokeResponse {
+        Ok(Prepared::Ready(Admitted {
+            function,
             request_id,
-            executed_version: function.version,
-            payload: outcome.payload,
-            content_type: outcome.content_type,
-            function_error: outcome.function_error.then_some("Unhandled"),
-            log_tail: request.tail_logs.then_some(outcome.tail),
-        })
+            invoked_arn,
+            environment,
+            permit,
+            _ticket,
+        }))
     }
 
     /// Ends every running invocation with `Sandbox.Failure` and kills its environment: the last
@@ -463,6 +594,29 @@ impl Invoker {
             }
         });
     }
+}
+
+/// Ends a streamed invocation: a whole response (a handler that does not stream) becomes the one
+/// chunk; a failure becomes the completion's error; the log tail goes with the completion.
+async fn finish_stream(mut sink: StreamSink, outcome: Outcome, tail_logs: bool) {
+    let content_type = outcome
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/json".to_owned());
+    let error = outcome
+        .function_error
+        .then(|| StreamError::from_error_body(&outcome.payload));
+    if !sink.started() {
+        sink.begin(&content_type);
+    }
+    if error.is_none() && !outcome.streamed && !outcome.payload.is_empty() {
+        sink.chunk(outcome.payload).await;
+    }
+    let completion = Completion {
+        error,
+        log_tail: tail_logs.then_some(outcome.tail),
+    };
+    sink.complete(&content_type, completion).await;
 }
 
 /// Identifies what an environment runs: the configuration and the code. Environments are reused

@@ -7,8 +7,13 @@
 //! out, once.
 
 mod server;
+mod streaming;
 
 pub use server::{RuntimeApi, serve};
+pub use streaming::{
+    FREE_STREAMED_BYTES, MAX_STREAMED_RESPONSE_BYTES, STREAMED_BYTES_PER_SECOND, StreamEnd,
+    StreamFrame, StreamingResult,
+};
 
 use bytes::Bytes;
 

@@ -1,3 +1,4 @@
+use crate::streaming::{self, StreamingResult};
 use crate::{InitOutcome, Invocation, InvocationResult, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -9,6 +10,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 const PREFIX: &str = "/2018-06-01/runtime";
+
+/// The header a runtime sets on `/response` to stream its answer; `streaming` is the only mode.
+const RESPONSE_MODE_HEADER: &str = "Lambda-Runtime-Function-Response-Mode";
 
 /// The invoker's handle on one environment's Runtime API.
 pub struct RuntimeApi {
@@ -32,7 +36,23 @@ struct Shared {
 
 struct Outstanding {
     request_id: String,
-    result: oneshot::Sender<InvocationResult>,
+    result: ResultSender,
+}
+
+/// Where an invocation's result goes: the invoker either waits for a whole result, or wants a
+/// streamed response forwarded as it arrives.
+enum ResultSender {
+    Buffered(oneshot::Sender<InvocationResult>),
+    Streaming(oneshot::Sender<StreamingResult>),
+}
+
+impl ResultSender {
+    fn send(self, result: InvocationResult) {
+        let _ = match self {
+            Self::Buffered(tx) => tx.send(result).map_err(drop),
+            Self::Streaming(tx) => tx.send(StreamingResult::Buffered(result)).map_err(drop),
+        };
+    }
 }
 
 /// Serves the Runtime API on `listener` until the returned handle is dropped.
@@ -108,15 +128,33 @@ impl RuntimeApi {
     /// channel closes without a value if the environment goes away first.
     pub async fn dispatch(&self, invocation: Invocation) -> oneshot::Receiver<InvocationResult> {
         let (tx, rx) = oneshot::channel();
+        self.hand_out(invocation, ResultSender::Buffered(tx)).await;
+        rx
+    }
+
+    /// Like [`RuntimeApi::dispatch`], for a caller that takes the response as a stream: a
+    /// runtime that answers in streaming mode is forwarded chunk by chunk
+    /// ([`StreamingResult::Stream`]); any other answer arrives whole
+    /// ([`StreamingResult::Buffered`]). Either way the runtime is never kept waiting on the
+    /// caller beyond a few chunks of back-pressure.
+    pub async fn dispatch_streaming(
+        &self,
+        invocation: Invocation,
+    ) -> oneshot::Receiver<StreamingResult> {
+        let (tx, rx) = oneshot::channel();
+        self.hand_out(invocation, ResultSender::Streaming(tx)).await;
+        rx
+    }
+
+    async fn hand_out(&self, invocation: Invocation, result: ResultSender) {
         if let Ok(mut current) = self.shared.current.lock() {
             *current = Some(Outstanding {
                 request_id: invocation.request_id.clone(),
-                result: tx,
+                result,
             });
         }
         // Capacity 1 and one invocation at a time: this never waits for long.
         let _ = self.events.send(invocation).await;
-        rx
     }
 }
 
@@ -178,28 +216,7 @@ async fn handle(
         {
             Some((id, "response")) => {
                 let id = id.to_owned();
-                let content_type = header(&req, "content-type");
-                match read_limited(req).await {
-                    Some(body) => complete(
-                        &shared,
-                        &id,
-                        InvocationResult::Response { body, content_type },
-                    ),
-                    None => {
-                        let reply = complete(&shared, &id, InvocationResult::ResponseTooLarge);
-                        if reply.status() == StatusCode::ACCEPTED {
-                            error_reply(
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                "RequestEntityTooLarge",
-                                &format!(
-                                    "Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
-                                ),
-                            )
-                        } else {
-                            reply
-                        }
-                    }
-                }
+                response(&shared, &id, req).await
             }
             Some((id, "error")) => {
                 let id = id.to_owned();
@@ -286,32 +303,106 @@ async fn next(shared: &Shared) -> Reply {
     response
 }
 
+/// `POST /invocation/{id}/response`: a whole response, or (with the response-mode header) a
+/// streamed one.
+async fn response(shared: &Shared, id: &str, req: Request<Incoming>) -> Reply {
+    let content_type = header(&req, "content-type");
+    let streaming = match header(&req, RESPONSE_MODE_HEADER) {
+        None => false,
+        Some(mode) if mode.eq_ignore_ascii_case("streaming") => true,
+        Some(mode) => {
+            return error_reply(
+                StatusCode::BAD_REQUEST,
+                "InvalidFunctionResponseMode",
+                &format!("Invalid response mode: {mode}"),
+            );
+        }
+    };
+    if !streaming {
+        let result = read_buffered(req, content_type).await;
+        let too_large = result == InvocationResult::ResponseTooLarge;
+        let reply = complete(shared, id, result);
+        return if too_large && reply.status() == StatusCode::ACCEPTED {
+            too_large_reply(MAX_RESPONSE_BYTES)
+        } else {
+            reply
+        };
+    }
+    // The invocation is claimed before the body is read: its first chunk must reach the invoker
+    // as soon as it arrives, and a wrong request id is refused before the runtime streams.
+    let outstanding = match claim(shared, id) {
+        Ok(outstanding) => outstanding,
+        Err(reply) => return reply,
+    };
+    match outstanding.result {
+        ResultSender::Streaming(result) => {
+            let (frames_tx, frames) = streaming::channel();
+            let _ = result.send(StreamingResult::Stream {
+                content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                frames,
+            });
+            if streaming::forward(req.into_body(), frames_tx).await {
+                too_large_reply(crate::MAX_STREAMED_RESPONSE_BYTES)
+            } else {
+                accepted()
+            }
+        }
+        // The caller wants the whole response (an ordinary Invoke of a streaming function).
+        buffered @ ResultSender::Buffered(_) => {
+            let result = read_buffered(req, content_type).await;
+            let too_large = result == InvocationResult::ResponseTooLarge;
+            buffered.send(result);
+            if too_large {
+                too_large_reply(MAX_RESPONSE_BYTES)
+            } else {
+                accepted()
+            }
+        }
+    }
+}
+
+fn too_large_reply(limit: usize) -> Reply {
+    error_reply(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &format!("Exceeded maximum allowed payload size ({limit} bytes)."),
+    )
+}
+
 fn complete(shared: &Shared, request_id: &str, result: InvocationResult) -> Reply {
+    match claim(shared, request_id) {
+        Ok(outstanding) => {
+            outstanding.result.send(result);
+            accepted()
+        }
+        Err(reply) => reply,
+    }
+}
+
+/// Takes the outstanding invocation if `request_id` is the one handed out.
+fn claim(shared: &Shared, request_id: &str) -> Result<Outstanding, Reply> {
     let Ok(mut current) = shared.current.lock() else {
-        return error_reply(
+        return Err(error_reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
             "state lock",
-        );
+        ));
     };
     match current.take() {
-        Some(outstanding) if outstanding.request_id == request_id => {
-            let _ = outstanding.result.send(result);
-            accepted()
-        }
+        Some(outstanding) if outstanding.request_id == request_id => Ok(outstanding),
         Some(other) => {
             *current = Some(other);
-            error_reply(
+            Err(error_reply(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequestID",
                 "Invalid request ID",
-            )
+            ))
         }
-        None => error_reply(
+        None => Err(error_reply(
             StatusCode::FORBIDDEN,
             "InvalidStateTransition",
             "Transition from Ready to Response or Error is not allowed",
-        ),
+        )),
     }
 }
 
@@ -335,11 +426,13 @@ async fn read_body(req: Request<Incoming>) -> Option<Bytes> {
 /// the connection is dropped.
 const MAX_DISCARDED_BYTES: usize = 64 * 1024 * 1024;
 
-/// Reads a response body; `None` when it exceeds [`MAX_RESPONSE_BYTES`] (the rest is consumed).
-async fn read_limited(req: Request<Incoming>) -> Option<Bytes> {
+/// Reads a whole response: [`InvocationResult::ResponseTooLarge`] beyond [`MAX_RESPONSE_BYTES`]
+/// (the rest is consumed), an error when a streamed body ended with error trailers.
+async fn read_buffered(req: Request<Incoming>, content_type: Option<String>) -> InvocationResult {
     let mut body = req.into_body();
     let mut collected = Vec::new();
     let mut seen = 0usize;
+    let mut trailer_error = None;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else { break };
         if let Some(data) = frame.data_ref() {
@@ -349,9 +442,22 @@ async fn read_limited(req: Request<Incoming>) -> Option<Bytes> {
             } else if seen > MAX_DISCARDED_BYTES {
                 break;
             }
+        } else if let Some(trailers) = frame.trailers_ref() {
+            trailer_error = streaming::trailer_error(trailers);
         }
     }
-    (seen <= MAX_RESPONSE_BYTES).then(|| Bytes::from(collected))
+    if seen > MAX_RESPONSE_BYTES {
+        return InvocationResult::ResponseTooLarge;
+    }
+    match trailer_error {
+        Some(crate::StreamEnd::Error { error_type, body }) => {
+            InvocationResult::Error { body, error_type }
+        }
+        _ => InvocationResult::Response {
+            body: Bytes::from(collected),
+            content_type,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -368,6 +474,141 @@ mod tests {
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("read");
         response
+    }
+
+    fn invocation(request_id: &str) -> Invocation {
+        Invocation {
+            request_id: request_id.into(),
+            payload: Bytes::from_static(b"{}"),
+            deadline_ms: 0,
+            invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+            trace_id: None,
+            client_context: None,
+        }
+    }
+
+    /// Starts a streamed `/response` for `id` on a new connection and returns it.
+    async fn start_stream(address: std::net::SocketAddr, id: &str) -> tokio::net::TcpStream {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: x\r\n\
+             Lambda-Runtime-Function-Response-Mode: streaming\r\n\
+             Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\
+             Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\
+             Connection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream
+    }
+
+    async fn chunk(stream: &mut tokio::net::TcpStream, data: &[u8]) {
+        let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+        stream.write_all(&out).await.expect("write chunk");
+    }
+
+    async fn next_frame(frames: &mut mpsc::Receiver<crate::StreamFrame>) -> crate::StreamFrame {
+        tokio::time::timeout(std::time::Duration::from_secs(5), frames.recv())
+            .await
+            .expect("a frame in time")
+            .expect("a frame")
+    }
+
+    #[tokio::test]
+    async fn streamed_chunks_are_forwarded_as_they_arrive_and_trailers_end_them() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let api = serve(listener).expect("serve");
+        let result = api.dispatch_streaming(invocation("r1")).await;
+        let next = get(address, "/2018-06-01/runtime/invocation/next").await;
+        assert!(
+            next.contains("Lambda-Runtime-Aws-Request-Id: r1")
+                || next.contains("lambda-runtime-aws-request-id: r1"),
+            "{next}"
+        );
+
+        let mut stream = start_stream(address, "r1").await;
+        chunk(&mut stream, b"first").await;
+        let StreamingResult::Stream {
+            content_type,
+            mut frames,
+        } = result.await.expect("result")
+        else {
+            panic!("not streamed");
+        };
+        assert_eq!(content_type, "text/plain");
+        // The first chunk arrives while the runtime has not written the second one yet.
+        assert_eq!(
+            next_frame(&mut frames).await,
+            crate::StreamFrame::Data(Bytes::from_static(b"first"))
+        );
+        chunk(&mut stream, b"second").await;
+        assert_eq!(
+            next_frame(&mut frames).await,
+            crate::StreamFrame::Data(Bytes::from_static(b"second"))
+        );
+        stream
+            .write_all(
+                b"0\r\nLambda-Runtime-Function-Error-Type: Error\r\n\
+                  Lambda-Runtime-Function-Error-Body: eyJlcnJvclR5cGUiOiJFcnJvciJ9\r\n\r\n",
+            )
+            .await
+            .expect("trailers");
+        assert_eq!(
+            next_frame(&mut frames).await,
+            crate::StreamFrame::End(crate::StreamEnd::Error {
+                error_type: Some("Error".into()),
+                body: Bytes::from_static(br#"{"errorType":"Error"}"#),
+            })
+        );
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.expect("reply");
+        assert!(reply.starts_with("HTTP/1.1 202"), "{reply}");
+    }
+
+    #[tokio::test]
+    async fn a_streamed_response_to_a_buffered_invocation_is_collected() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let api = serve(listener).expect("serve");
+        let result = api.dispatch(invocation("r2")).await;
+        let _ = get(address, "/2018-06-01/runtime/invocation/next").await;
+        let mut stream = start_stream(address, "r2").await;
+        chunk(&mut stream, b"hello ").await;
+        chunk(&mut stream, b"world").await;
+        stream.write_all(b"0\r\n\r\n").await.expect("end");
+        assert_eq!(
+            result.await.expect("result"),
+            InvocationResult::Response {
+                body: Bytes::from_static(b"hello world"),
+                content_type: Some("text/plain".into()),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_response_mode_is_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let _api = serve(listener).expect("serve");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        stream
+            .write_all(
+                b"POST /2018-06-01/runtime/invocation/x/response HTTP/1.1\r\nHost: x\r\n\
+                  Lambda-Runtime-Function-Response-Mode: buffered-please\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .expect("write");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.expect("reply");
+        assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+        assert!(reply.contains("InvalidFunctionResponseMode"), "{reply}");
     }
 
     #[tokio::test]

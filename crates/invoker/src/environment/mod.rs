@@ -11,10 +11,12 @@ use crate::logs::{LogCapture, now_ms};
 use crate::provisioned::{PinnedSlot, ProvisionedKey};
 use crate::report::{self, Report};
 use crate::settings::InvokerSettings;
+use crate::streaming::StreamSink;
 use bytes::Bytes;
 use lambent_control::ResolvedFunction;
 use lambent_runtime_api::{
-    InitOutcome, Invocation, InvocationResult, MAX_RESPONSE_BYTES, RuntimeApi,
+    InitOutcome, Invocation, InvocationResult, MAX_RESPONSE_BYTES, MAX_STREAMED_RESPONSE_BYTES,
+    RuntimeApi, StreamEnd, StreamFrame, StreamingResult,
 };
 use lambent_telemetry::LogSink;
 use process::{ExitInfo, Process, wait_exit};
@@ -83,13 +85,29 @@ impl Refill {
 
 /// What an invocation produced.
 pub struct Outcome {
+    /// The whole response or the error body; empty after a stream that completed.
     pub payload: Bytes,
     pub content_type: Option<String>,
     pub function_error: bool,
     pub tail: String,
     /// False when the environment must not be reused (timeout, crash, out of memory).
     pub reusable: bool,
+    /// The response went to the caller as a stream (only [`Environment::invoke_streaming`]).
+    pub streamed: bool,
 }
+
+/// One invocation's input.
+pub struct Call<'a> {
+    pub request_id: &'a str,
+    pub invoked_arn: String,
+    pub payload: Bytes,
+    pub client_context: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// How long a stream that broke off may wait for the runtime's exit to be seen, so that a crash
+/// is reported as the crash it was rather than as a truncated response.
+const TRUNCATION_EXIT_GRACE: Duration = Duration::from_millis(200);
 
 /// Init did not complete: the caller answers the invocation with this and discards the environment.
 pub struct InitFailure {
@@ -361,13 +379,37 @@ impl Environment {
     /// Runs one invocation to completion.
     pub async fn invoke(
         &mut self,
-        request_id: &str,
-        invoked_arn: String,
-        payload: Bytes,
-        client_context: Option<String>,
-        trace_id: Option<String>,
+        call: Call<'_>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Outcome {
+        self.run(call, stop, None).await
+    }
+
+    /// Runs one invocation to completion, forwarding a streamed response to `sink` as the
+    /// runtime writes it. A whole (non-streamed) response is returned in the outcome, as by
+    /// [`Environment::invoke`]. The timeout covers the whole stream, back-pressure included.
+    pub async fn invoke_streaming(
+        &mut self,
+        call: Call<'_>,
+        stop: tokio::sync::watch::Receiver<bool>,
+        sink: &mut StreamSink,
+    ) -> Outcome {
+        self.run(call, stop, Some(sink)).await
+    }
+
+    async fn run(
+        &mut self,
+        call: Call<'_>,
+        stop: tokio::sync::watch::Receiver<bool>,
+        sink: Option<&mut StreamSink>,
+    ) -> Outcome {
+        let Call {
+            request_id,
+            invoked_arn,
+            payload,
+            client_context,
+            trace_id,
+        } = call;
         self.process.thaw().await;
         let cold = self.init_duration.take();
         let start_line = report::start_line(request_id, &self.version);
@@ -378,36 +420,57 @@ impl Environment {
         let started = Instant::now();
         let deadline_ms = u64::try_from(now_ms()).unwrap_or(0)
             + u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
-        let result = self
-            .api
-            .dispatch(Invocation {
-                request_id: request_id.to_owned(),
-                payload,
-                deadline_ms,
-                invoked_function_arn: invoked_arn,
-                trace_id,
-                client_context,
-            })
-            .await;
+        let invocation = Invocation {
+            request_id: request_id.to_owned(),
+            payload,
+            deadline_ms,
+            invoked_function_arn: invoked_arn,
+            trace_id,
+            client_context,
+        };
+        let streamed = sink.is_some();
+        let answer = match sink {
+            None => {
+                let result = self.api.dispatch(invocation).await;
+                Box::pin(async move { result.await.map(Ended::Result) })
+                    as std::pin::Pin<
+                        Box<
+                            dyn Future<
+                                    Output = Result<Ended, tokio::sync::oneshot::error::RecvError>,
+                                > + Send
+                                + '_,
+                        >,
+                    >
+            }
+            Some(sink) => {
+                let result = self.api.dispatch_streaming(invocation).await;
+                Box::pin(pump(result, sink))
+            }
+        };
         let exited = wait_exit(self.process.exited());
-        enum Ended {
-            Result(InvocationResult),
-            Exited(ExitInfo),
-            TimedOut,
-            /// The server is shutting down and its grace period for running invocations is over.
-            Stopped,
-        }
         let ended = tokio::select! {
             // A result that arrived wins over the exit it may have caused (e.g. a runtime that
             // gives up after its oversized response was refused).
             biased;
-            result = result => match result {
-                Ok(r) => Ended::Result(r),
+            result = answer => match result {
+                Ok(ended) => ended,
                 Err(_) => Ended::Exited(wait_exit(self.process.exited()).await),
             },
             info = exited => Ended::Exited(info),
             () = tokio::time::sleep(self.timeout) => Ended::TimedOut,
             () = until_stopped(stop) => Ended::Stopped,
+        };
+        // A stream that broke off usually means the runtime died: report that if it did.
+        let ended = match ended {
+            Ended::Streamed(StreamEnd::Truncated) => {
+                match tokio::time::timeout(TRUNCATION_EXIT_GRACE, wait_exit(self.process.exited()))
+                    .await
+                {
+                    Ok(info) => Ended::Exited(info),
+                    Err(_) => Ended::Streamed(StreamEnd::Truncated),
+                }
+            }
+            other => other,
         };
         let duration = started.elapsed();
         if matches!(ended, Ended::TimedOut | Ended::Stopped) {
@@ -419,6 +482,41 @@ impl Environment {
         let (payload, content_type, function_error, reusable, timed_out) = match ended {
             Ended::Result(InvocationResult::Response { body, content_type }) => {
                 (body, content_type, false, true, false)
+            }
+            Ended::Streamed(StreamEnd::Complete) => (Bytes::new(), None, false, true, false),
+            Ended::Streamed(StreamEnd::Error { body, error_type }) => {
+                let body = if body.is_empty() {
+                    error_body(error_type.as_deref().unwrap_or("Function.Unknown"), "")
+                } else {
+                    body
+                };
+                (body, Some("application/json".to_owned()), true, true, false)
+            }
+            // The runtime may still be writing its oversized stream: it is not reused.
+            Ended::Streamed(StreamEnd::TooLarge) => (
+                error_body(
+                    "Function.ResponseSizeTooLarge",
+                    &format!(
+                        "Response payload size exceeded maximum allowed payload size ({MAX_STREAMED_RESPONSE_BYTES} bytes)."
+                    ),
+                ),
+                Some("application/json".to_owned()),
+                true,
+                false,
+                false,
+            ),
+            Ended::Streamed(StreamEnd::Truncated) => {
+                let message = format!(
+                    "RequestId: {request_id} Error: the runtime's streamed response ended before it was complete"
+                );
+                platform_lines.push(format!("{message}\n"));
+                (
+                    error_body("Runtime.TruncatedResponse", &message),
+                    Some("application/json".to_owned()),
+                    true,
+                    false,
+                    false,
+                )
             }
             Ended::Result(InvocationResult::Error { body, error_type }) => {
                 let body = if body.is_empty() {
@@ -512,6 +610,7 @@ impl Environment {
             function_error,
             tail: last_bytes(&tail.concat(), TAIL_BYTES),
             reusable,
+            streamed,
         }
     }
 
@@ -544,6 +643,41 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         self.process.kill();
+    }
+}
+
+/// How an invocation ended, before it is turned into an [`Outcome`].
+enum Ended {
+    Result(InvocationResult),
+    /// A streamed response ended (its chunks went to the sink).
+    Streamed(StreamEnd),
+    Exited(ExitInfo),
+    TimedOut,
+    /// The server is shutting down and its grace period for running invocations is over.
+    Stopped,
+}
+
+/// Waits for the runtime's answer to a streaming dispatch and forwards a streamed response to
+/// `sink` until it ends. `Err` when the Runtime API went away without an answer.
+async fn pump(
+    result: tokio::sync::oneshot::Receiver<StreamingResult>,
+    sink: &mut StreamSink,
+) -> Result<Ended, tokio::sync::oneshot::error::RecvError> {
+    match result.await? {
+        StreamingResult::Buffered(result) => Ok(Ended::Result(result)),
+        StreamingResult::Stream {
+            content_type,
+            mut frames,
+        } => {
+            sink.begin(&content_type);
+            loop {
+                match frames.recv().await {
+                    Some(StreamFrame::Data(data)) => sink.chunk(data).await,
+                    Some(StreamFrame::End(end)) => return Ok(Ended::Streamed(end)),
+                    None => return Ok(Ended::Streamed(StreamEnd::Truncated)),
+                }
+            }
+        }
     }
 }
 
