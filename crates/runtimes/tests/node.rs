@@ -649,6 +649,29 @@ fn response_streaming() {
     assert_eq!(api.roundtrip("{}").text(), "hello wörld");
 }
 
+#[test]
+fn response_stream_end_sends_its_chunk_and_the_prelude() {
+    let api = FakeApi::start();
+    let f = Function::node("index.handler").file(
+        "index.js",
+        r#"exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  if (event.http) {
+    responseStream = awslambda.HttpResponseStream.from(responseStream, { statusCode: 204 });
+    responseStream.end();
+  } else {
+    responseStream.end('bye');
+  }
+});
+"#,
+    );
+    let _rt = f.start(&api);
+    assert_eq!(api.roundtrip("{}").text(), "bye");
+    let post = api.roundtrip(r#"{"http":true}"#);
+    let mut expected = br#"{"statusCode":204}"#.to_vec();
+    expected.extend_from_slice(&[0; 8]);
+    assert_eq!(post.body, expected);
+}
+
 fn decode_base64(s: &str) -> Vec<u8> {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut bits = 0u32;

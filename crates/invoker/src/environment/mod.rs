@@ -428,7 +428,6 @@ impl Environment {
             trace_id,
             client_context,
         };
-        let streamed = sink.is_some();
         let answer = match sink {
             None => {
                 let result = self.api.dispatch(invocation).await;
@@ -473,6 +472,7 @@ impl Environment {
             other => other,
         };
         let duration = started.elapsed();
+        let streamed = matches!(ended, Ended::Streamed(_));
         if matches!(ended, Ended::TimedOut | Ended::Stopped) {
             self.process.kill();
         }

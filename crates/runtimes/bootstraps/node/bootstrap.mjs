@@ -313,6 +313,24 @@ class RuntimeClient {
       started = true;
       return write(chunk, encoding, callback);
     };
+    // end(chunk) and an end() with nothing written go through write() too, so that the
+    // HttpResponseStream prelude is always sent and objects are serialised as by write().
+    const end = req.end.bind(req);
+    req.end = function (chunk, encoding, callback) {
+      if (typeof chunk === 'function') {
+        callback = chunk;
+        chunk = undefined;
+      } else if (typeof encoding === 'function') {
+        callback = encoding;
+        encoding = undefined;
+      }
+      if (chunk !== undefined && chunk !== null) {
+        this.write(chunk, encoding);
+      } else if (!started && typeof this._onBeforeFirstWrite === 'function') {
+        this.write('');
+      }
+      return end(callback);
+    };
     const fail = (err) => {
       if (req.writableEnded) return;
       const body = toRapidResponse(err);
