@@ -16,8 +16,6 @@ CRUD = "function_crud.json"
 
 # (boto3 method, the operation name AWS uses, kwargs; "{fn}" is replaced by an existing function)
 UNIMPLEMENTED = [
-    ("create_function_url_config", "CreateFunctionUrlConfig", {"FunctionName": "{fn}", "AuthType": "NONE"}),
-    ("get_function_url_config", "GetFunctionUrlConfig", {"FunctionName": "{fn}"}),
     ("list_code_signing_configs", "ListCodeSigningConfigs", {}),
     ("get_layer_version_policy", "GetLayerVersionPolicy", {"LayerName": "lyr", "VersionNumber": 1}),
 ]

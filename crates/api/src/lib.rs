@@ -11,12 +11,15 @@ mod concurrency;
 mod error;
 mod event_source_mappings;
 mod event_invoke_config;
+mod front_door;
+mod function_urls;
 mod functions;
 mod invoke;
 mod layers;
 mod permissions;
 mod provisioned;
 mod query;
+mod routes;
 mod scaling;
 pub mod sigv4;
 mod sqs;
@@ -28,6 +31,7 @@ pub mod wire;
 pub use auth::CredentialSet;
 pub use code_urls::CodeUrls;
 pub use error::ApiError;
+pub use front_door::FrontDoors;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -52,6 +56,8 @@ pub struct AppState {
     pub queues: Option<Arc<lambent_queues::QueueService>>,
     /// Event source mappings (pollers feeding functions); `None`: the operations are refused.
     pub event_sources: Option<Arc<lambent_event_sources::EventSourceMappings>>,
+    /// Function URLs and the route table.
+    pub front_doors: FrontDoors,
 }
 
 /// The whole HTTP surface of a Lambent server.
@@ -158,6 +164,22 @@ pub fn router(state: AppState) -> Router {
                 .put(event_source_mappings::update)
                 .delete(event_source_mappings::delete),
         )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            get(function_urls::get)
+                .post(function_urls::create)
+                .put(function_urls::update)
+                .delete(function_urls::delete),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/urls",
+            get(function_urls::list),
+        )
+        .route(routes::ROUTE, get(routes::list).post(routes::create))
+        .route(
+            routes::ROUTE_ONE,
+            get(routes::get).put(routes::update).delete(routes::delete),
+        )
         .route(scaling::ROUTE, get(scaling::get))
         .route("/2016-08-19/account-settings", get(account::settings))
         .route("/2016-08-19/account-settings/", get(account::settings))
@@ -172,6 +194,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(sqs::translate_errors))
         .layer(middleware::from_fn(request_id))
         .layer(DefaultBodyLimit::disable())
+        // Outermost: URL and route requests never reach the Lambda API's signature check.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            front_door::dispatch,
+        ))
         .with_state(state)
 }
 

@@ -65,31 +65,6 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
-        r"/2021-10-31/functions/[^/]+/url",
-        "CreateFunctionUrlConfig",
-    ),
-    (
-        "GET",
-        r"/2021-10-31/functions/[^/]+/url",
-        "GetFunctionUrlConfig",
-    ),
-    (
-        "PUT",
-        r"/2021-10-31/functions/[^/]+/url",
-        "UpdateFunctionUrlConfig",
-    ),
-    (
-        "DELETE",
-        r"/2021-10-31/functions/[^/]+/url",
-        "DeleteFunctionUrlConfig",
-    ),
-    (
-        "GET",
-        r"/2021-10-31/functions/[^/]+/urls",
-        "ListFunctionUrlConfigs",
-    ),
-    (
-        "POST",
         r"/2018-10-31/layers/[^/]+/versions",
         "PublishLayerVersion",
     ),
@@ -223,12 +198,8 @@ mod tests {
     fn every_pattern_compiles_and_matches() {
         assert_eq!(MATCHERS.len(), OPERATIONS.len());
         assert_eq!(
-            operation_for(&Method::GET, "/2021-10-31/functions/f/url"),
-            Some("GetFunctionUrlConfig")
-        );
-        assert_eq!(
-            operation_for(&Method::GET, "/2021-10-31/functions/f/urls"),
-            Some("ListFunctionUrlConfigs")
+            operation_for(&Method::POST, "/2014-11-13/functions/f/invoke-async/"),
+            Some("InvokeAsync")
         );
         assert_eq!(operation_for(&Method::GET, "/nope"), None);
     }

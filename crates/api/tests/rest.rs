@@ -49,6 +49,7 @@ fn server(credentials: Option<CredentialSet>) -> Server {
         async_invoke: None,
         queues: None,
         event_sources: None,
+        front_doors: lambent_api::FrontDoors::default(),
     });
     Server { _dir: dir, app }
 }

@@ -11,6 +11,7 @@ pub mod code;
 mod concurrency;
 mod error;
 mod event_invoke;
+pub mod function_urls;
 pub mod input;
 mod layers;
 mod names;

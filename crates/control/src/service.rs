@@ -70,6 +70,8 @@ pub struct FunctionService {
     /// Counts deletions, so that a read that raced with a deletion is not cached.
     deletions: std::sync::atomic::AtomicU64,
     changes: broadcast::Sender<FunctionChanged>,
+    /// Which function each function URL id belongs to (see `function_urls.rs`).
+    pub(crate) url_index: crate::function_urls::UrlIndex,
 }
 
 impl FunctionService {
@@ -92,6 +94,7 @@ impl FunctionService {
             cache: std::sync::RwLock::new(HashMap::new()),
             deletions: std::sync::atomic::AtomicU64::new(0),
             changes,
+            url_index: crate::function_urls::UrlIndex::default(),
         }
     }
 
@@ -207,6 +210,7 @@ impl FunctionService {
             aliases: BTreeMap::new(),
             qualified_policies: BTreeMap::new(),
             event_invoke_configs: BTreeMap::new(),
+            function_urls: BTreeMap::new(),
             reserved_concurrency: None,
             provisioned: BTreeMap::new(),
             generation: 0,

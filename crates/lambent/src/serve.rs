@@ -2,7 +2,7 @@
 
 use crate::config::{IsolationArg, Settings};
 use anyhow::{Context, bail};
-use lambent_api::{AppState, CodeUrls, CredentialSet};
+use lambent_api::{AppState, CodeUrls, CredentialSet, FrontDoors};
 use lambent_async_invoke::{
     AsyncInvoke, EngineSettings, InvokerRunner, MessageAttribute, QueueSender, ServiceFunctions,
 };
@@ -131,11 +131,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         async_invoke: Some(async_invoke.clone()),
         queues: Some(Arc::clone(&queues)),
         event_sources: Some(event_sources),
+        front_doors: FrontDoors::default(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let local = listener.local_addr()?;
+    // Function URLs name the port actually bound (`--listen 127.0.0.1:0` picks one).
+    let state = AppState {
+        front_doors: FrontDoors::open(&settings.data_dir.join("routes.sqlite3"), local.port())
+            .context("opening the route table")?,
+        ..state
+    };
     tracing::info!(
         "lambent listening on http://{local} with data in {}",
         settings.data_dir.display()
@@ -154,7 +161,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             running.stop_running_invocations();
         });
     };
-    axum::serve(listener, lambent_api::router(state))
+    axum::serve(
+        listener,
+        lambent_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(signalled)
         .await
         .context("serving")?;

@@ -13,7 +13,8 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use records::{
-    AliasRecord, EventInvokeConfigRecord, FunctionConfig, FunctionRecord, LayerRef,
+    AliasRecord, CorsRecord, EventInvokeConfigRecord, FunctionConfig, FunctionRecord,
+    FunctionUrlRecord, LayerRef,
     LayerVersionRecord, LoggingSettings, PolicyStatementRecord, ProvisionedRecord, StateInfo,
     VersionRecord,
 };

@@ -46,6 +46,11 @@ pub struct FunctionRecord {
     /// function deletes them in the same transaction.
     #[serde(default)]
     pub event_invoke_configs: BTreeMap<String, EventInvokeConfigRecord>,
+    /// Function URLs (`CreateFunctionUrlConfig`) by qualifier: `$LATEST` for the unqualified
+    /// function, or an alias name. In the function's row so that deleting the function deletes
+    /// its URLs in the same transaction.
+    #[serde(default)]
+    pub function_urls: BTreeMap<String, FunctionUrlRecord>,
     /// Write counter for compare-and-swap; maintained by the store, not part of the body.
     #[serde(skip)]
     pub generation: u64,
@@ -88,6 +93,32 @@ pub struct EventInvokeConfigRecord {
     /// Destination ARN for events that failed every attempt or grew too old.
     pub on_failure: Option<String>,
     pub last_modified: DateTime<Utc>,
+}
+
+/// A function URL: an HTTPS endpoint of Lambda's, here an HTTP host name on Lambent's port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionUrlRecord {
+    /// 32 lowercase letters and digits, the first label of the URL's host name.
+    pub url_id: String,
+    /// `NONE` or `AWS_IAM`.
+    pub auth_type: String,
+    pub cors: Option<CorsRecord>,
+    /// `BUFFERED` or `RESPONSE_STREAM`; `None` when never set (Lambda then omits it from the
+    /// answers of Create and Update, and Get shows `BUFFERED`).
+    pub invoke_mode: Option<String>,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A function URL's CORS settings, each member as given (unset members are omitted in answers).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CorsRecord {
+    pub allow_credentials: Option<bool>,
+    pub allow_headers: Option<Vec<String>>,
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_origins: Option<Vec<String>>,
+    pub expose_headers: Option<Vec<String>>,
+    pub max_age: Option<u32>,
 }
 
 /// A provisioned-concurrency configuration: environments kept initialised ahead of calls.

@@ -49,6 +49,7 @@ fn record(name: &str, revision: &str) -> FunctionRecord {
         aliases: BTreeMap::new(),
         qualified_policies: BTreeMap::new(),
         event_invoke_configs: BTreeMap::new(),
+        function_urls: BTreeMap::new(),
         reserved_concurrency: None,
         provisioned: BTreeMap::new(),
         generation: 0,
