@@ -86,17 +86,17 @@ pub async fn invoke(
     }
 }
 
-fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+pub(crate) fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn invalid_header(value: &str, member: &str, allowed: &str) -> ApiError {
+pub(crate) fn invalid_header(value: &str, member: &str, allowed: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "ValidationException",
@@ -107,7 +107,7 @@ fn invalid_header(value: &str, member: &str, allowed: &str) -> ApiError {
     )
 }
 
-fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
+pub(crate) fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
     let invalid = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -130,7 +130,7 @@ fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
     Ok(text)
 }
 
-fn too_large(limit: usize) -> ApiError {
+pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestTooLargeException",
@@ -166,7 +166,7 @@ async fn enqueue(
     Ok(reply)
 }
 
-fn invoke_error(e: InvokeError) -> ApiError {
+pub(crate) fn invoke_error(e: InvokeError) -> ApiError {
     match e {
         InvokeError::Control(c) => c.into(),
         InvokeError::RequestTooLarge => too_large(MAX_SYNC_PAYLOAD),

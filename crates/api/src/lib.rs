@@ -11,10 +11,12 @@ mod concurrency;
 mod error;
 mod event_source_mappings;
 mod event_invoke_config;
+mod eventstream;
 mod front_door;
 mod function_urls;
 mod functions;
 mod invoke;
+mod invoke_stream;
 mod layers;
 mod permissions;
 mod provisioned;
@@ -83,6 +85,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke_stream::invoke_with_response_stream),
         )
         .route(
             "/2019-09-25/functions/{name}/event-invoke-config",

@@ -10,11 +10,6 @@ use std::sync::LazyLock;
 const OPERATIONS: &[(&str, &str, &str)] = &[
     (
         "POST",
-        r"/2021-11-15/functions/[^/]+/response-streaming-invocations",
-        "InvokeWithResponseStream",
-    ),
-    (
-        "POST",
         r"/2014-11-13/functions/[^/]+/invoke-async/?",
         "InvokeAsync",
     ),

@@ -61,7 +61,7 @@ struct Admitted {
 
 /// Where [`Invoker::prepare`] leaves an invocation.
 enum Prepared {
-    Ready(Admitted),
+    Ready(Box<Admitted>),
     /// The cold start's Init failed: this is the invocation's answer.
     InitFailed(InvokeResponse),
 }
@@ -95,7 +95,7 @@ impl Invoker {
 
     pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
         let admitted = match self.prepare(&request).await? {
-            Prepared::Ready(admitted) => admitted,
+            Prepared::Ready(admitted) => *admitted,
             Prepared::InitFailed(response) => return Ok(response),
         };
         let Admitted {
@@ -161,7 +161,7 @@ impl Invoker {
 
     async fn run_streaming(&self, request: InvokeRequest, mut sink: StreamSink) {
         let admitted = match self.prepare(&request).await {
-            Ok(Prepared::Ready(admitted)) => admitted,
+            Ok(Prepared::Ready(admitted)) => *admitted,
             Ok(Prepared::InitFailed(response)) => {
                 sink.identify(&response.request_id, &response.executed_version);
                 let completion = Completion {
@@ -288,14 +288,14 @@ impl Invoker {
                 }
             }
         };
-        Ok(Prepared::Ready(Admitted {
+        Ok(Prepared::Ready(Box::new(Admitted {
             function,
             request_id,
             invoked_arn,
             environment,
             permit,
             _ticket,
-        }))
+        })))
     }
 
     /// Ends every running invocation with `Sandbox.Failure` and kills its environment: the last

@@ -332,7 +332,7 @@ async fn response(shared: &Shared, id: &str, req: Request<Incoming>) -> Reply {
     // as soon as it arrives, and a wrong request id is refused before the runtime streams.
     let outstanding = match claim(shared, id) {
         Ok(outstanding) => outstanding,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     match outstanding.result {
         ResultSender::Streaming(result) => {
@@ -375,34 +375,35 @@ fn complete(shared: &Shared, request_id: &str, result: InvocationResult) -> Repl
             outstanding.result.send(result);
             accepted()
         }
-        Err(reply) => reply,
+        Err(reply) => *reply,
     }
 }
 
-/// Takes the outstanding invocation if `request_id` is the one handed out.
-fn claim(shared: &Shared, request_id: &str) -> Result<Outstanding, Reply> {
+/// Takes the outstanding invocation if `request_id` is the one handed out; otherwise the reply
+/// that refuses the runtime's post.
+fn claim(shared: &Shared, request_id: &str) -> Result<Outstanding, Box<Reply>> {
     let Ok(mut current) = shared.current.lock() else {
-        return Err(error_reply(
+        return Err(Box::new(error_reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
             "state lock",
-        ));
+        )));
     };
     match current.take() {
         Some(outstanding) if outstanding.request_id == request_id => Ok(outstanding),
         Some(other) => {
             *current = Some(other);
-            Err(error_reply(
+            Err(Box::new(error_reply(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequestID",
                 "Invalid request ID",
-            ))
+            )))
         }
-        None => Err(error_reply(
+        None => Err(Box::new(error_reply(
             StatusCode::FORBIDDEN,
             "InvalidStateTransition",
             "Transition from Ready to Response or Error is not allowed",
-        )),
+        ))),
     }
 }
 

@@ -182,9 +182,7 @@ impl Shaper {
 
     /// After `total` bytes were read at `now`: when the next chunk may be forwarded, if not now.
     fn admit(&mut self, total: usize, now: Instant) -> Option<Instant> {
-        let Some(limited) = total.checked_sub(FREE_STREAMED_BYTES).filter(|b| *b > 0) else {
-            return None;
-        };
+        let limited = total.checked_sub(FREE_STREAMED_BYTES).filter(|b| *b > 0)?;
         let since = *self.limited_since.get_or_insert(now.max(self.started));
         let due =
             since + Duration::from_secs_f64(limited as f64 / STREAMED_BYTES_PER_SECOND as f64);
