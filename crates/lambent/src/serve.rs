@@ -165,9 +165,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         listener,
         lambent_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(signalled)
-        .await
-        .context("serving")?;
+    .with_graceful_shutdown(signalled)
+    .await
+    .context("serving")?;
     // Attempts already running end (or are stopped after the grace period) before the invoker
     // empties its pools, so that none hands an environment back to a pool being emptied.
     async_invoke.shutdown();
