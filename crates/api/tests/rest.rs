@@ -220,12 +220,12 @@ async fn list_paginates_with_markers() {
 #[tokio::test]
 async fn unimplemented_operations_are_named_and_unknown_paths_are_lambda_shaped() {
     let s = server(None);
-    let url = call(&s.app, "GET", "/2021-10-31/functions/f/url", None).await;
+    let url = call(&s.app, "GET", "/2020-04-22/code-signing-configs/", None).await;
     assert_eq!(url.status, StatusCode::NOT_IMPLEMENTED);
     assert!(
         url.body["message"]
             .as_str()
-            .is_some_and(|m| m.contains("GetFunctionUrlConfig"))
+            .is_some_and(|m| m.contains("ListCodeSigningConfigs"))
     );
     let unknown = call(&s.app, "GET", "/nothing/here", None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
