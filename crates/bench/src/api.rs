@@ -146,6 +146,126 @@ pub fn report_field(tail: &str, field: &str) -> Option<f64> {
     })
 }
 
+/// Headers of an asynchronous Invoke (`InvocationType: Event`, answered 202).
+pub const EVENT_HEADERS: &[(&str, &str)] = &[
+    ("content-type", "application/json"),
+    ("x-amz-invocation-type", "Event"),
+];
+
+/// Headers of the SQS JSON protocol's SendMessage (`POST /`).
+pub const SEND_MESSAGE_HEADERS: &[(&str, &str)] = &[
+    ("content-type", "application/x-amz-json-1.0"),
+    ("x-amz-target", "AmazonSQS.SendMessage"),
+];
+
+/// PutFunctionEventInvokeConfig on the unqualified function.
+pub async fn put_event_invoke_config(conn: &mut Conn, name: &str, config: &Value) -> Result<()> {
+    let r = conn
+        .request(
+            "PUT",
+            &format!("/2019-09-25/functions/{name}/event-invoke-config"),
+            INVOKE_HEADERS,
+            config.to_string().as_bytes(),
+        )
+        .await?;
+    if !r.ok() {
+        return Err(format!("PutFunctionEventInvokeConfig: {} {}", r.status, r.text()).into());
+    }
+    Ok(())
+}
+
+/// One SQS JSON-protocol call (`X-Amz-Target: AmazonSQS.<operation>`); its decoded answer.
+pub async fn sqs(conn: &mut Conn, operation: &str, input: &Value) -> Result<Value> {
+    let target = format!("AmazonSQS.{operation}");
+    let headers = [
+        ("content-type", "application/x-amz-json-1.0"),
+        ("x-amz-target", target.as_str()),
+    ];
+    let r = conn
+        .request("POST", "/", &headers, input.to_string().as_bytes())
+        .await?;
+    if !r.ok() {
+        return Err(format!("SQS {operation}: {} {}", r.status, r.text()).into());
+    }
+    if r.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(serde_json::from_slice(&r.body)?)
+}
+
+/// A queue of the built-in SQS service.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub url: String,
+    pub arn: String,
+}
+
+impl Queue {
+    /// CreateQueue (idempotent for the same attributes) and its ARN.
+    pub async fn create(conn: &mut Conn, name: &str) -> Result<Queue> {
+        let created = sqs(conn, "CreateQueue", &json!({ "QueueName": name })).await?;
+        let url = created["QueueUrl"]
+            .as_str()
+            .ok_or("CreateQueue: no QueueUrl")?
+            .to_owned();
+        let attrs = sqs(
+            conn,
+            "GetQueueAttributes",
+            &json!({ "QueueUrl": url, "AttributeNames": ["QueueArn"] }),
+        )
+        .await?;
+        let arn = attrs["Attributes"]["QueueArn"]
+            .as_str()
+            .ok_or("GetQueueAttributes: no QueueArn")?
+            .to_owned();
+        Ok(Queue { url, arn })
+    }
+
+    /// Messages stored: visible + in flight (ApproximateNumberOfMessages[NotVisible]).
+    pub async fn stored(&self, conn: &mut Conn) -> Result<u64> {
+        let attrs = sqs(
+            conn,
+            "GetQueueAttributes",
+            &json!({
+                "QueueUrl": self.url,
+                "AttributeNames": ["ApproximateNumberOfMessages",
+                                   "ApproximateNumberOfMessagesNotVisible"],
+            }),
+        )
+        .await?;
+        let count = |key: &str| -> u64 {
+            attrs["Attributes"][key]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(count("ApproximateNumberOfMessages") + count("ApproximateNumberOfMessagesNotVisible"))
+    }
+
+    /// Up to 10 visible messages' bodies, hidden for 12 hours (so each is read once).
+    pub async fn receive(&self, conn: &mut Conn) -> Result<Vec<String>> {
+        let out = sqs(
+            conn,
+            "ReceiveMessage",
+            &json!({
+                "QueueUrl": self.url,
+                "MaxNumberOfMessages": 10,
+                "VisibilityTimeout": 43_200,
+                "WaitTimeSeconds": 0,
+            }),
+        )
+        .await?;
+        Ok(out["Messages"]
+            .as_array()
+            .map(|ms| {
+                ms.iter()
+                    .filter_map(|m| m["Body"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

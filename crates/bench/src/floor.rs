@@ -11,6 +11,9 @@
 //! Control endpoints for the harness: `GET /__nexts` returns the CLOCK_MONOTONIC times (ns) of
 //! every `/next` received since the last `POST /__reset`; `POST /__sink` reads and discards a
 //! body (the upload part of the deploy floor).
+//!
+//! S6's durable-write floors (`POST /enqueue/fsync`, `POST /enqueue/group`, opened by
+//! `POST /__durable`) are in `durable.rs`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,6 +31,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::durable::Durable;
 use crate::machine::mono_ns;
 
 struct Event {
@@ -47,6 +51,7 @@ struct State {
     next_id: AtomicU64,
     nexts: Mutex<Vec<u64>>,
     arrived: tokio::sync::Notify,
+    durable: Durable,
 }
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -76,6 +81,7 @@ pub fn serve_main() -> ! {
             next_id: AtomicU64::new(1),
             nexts: Mutex::new(Vec::new()),
             arrived: tokio::sync::Notify::new(),
+            durable: Durable::default(),
         });
         // Lifeline: the harness holds our stdin; when it goes away, so do we.
         tokio::task::spawn_blocking(|| {
@@ -136,6 +142,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infa
             let n = body_of(req).await.len();
             reply(StatusCode::OK, format!("{n}"))
         }
+        (Method::POST, "/enqueue/fsync") => {
+            let body = body_of(req).await;
+            accepted(state.durable.enqueue_fsync(body).await)
+        }
+        (Method::POST, "/enqueue/group") => {
+            let body = body_of(req).await;
+            accepted(state.durable.enqueue_group(body).await)
+        }
+        (Method::POST, "/__durable") => {
+            let dir = String::from_utf8_lossy(&body_of(req).await).into_owned();
+            match state.durable.open(std::path::Path::new(dir.trim())) {
+                Ok(()) => reply(StatusCode::OK, "{}"),
+                Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
         (Method::POST, "/__reset") => {
             state.nexts.lock().expect("lock").clear();
             reply(StatusCode::OK, "{}")
@@ -183,6 +204,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infa
         _ => reply(StatusCode::NOT_FOUND, "{}"),
     };
     Ok(r)
+}
+
+/// 202 with the request id once the write is durable, as Lambent's asynchronous Invoke answers.
+fn accepted(stored: Result<String, crate::durable::DurableError>) -> Reply {
+    match stored {
+        Ok(request_id) => {
+            let mut r = reply(StatusCode::ACCEPTED, Bytes::new());
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                r.headers_mut().insert("x-amzn-requestid", v);
+            }
+            r
+        }
+        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn invoke(state: &State, body: Bytes) -> Reply {

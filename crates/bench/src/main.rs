@@ -11,6 +11,7 @@
 //! after a full run of every scenario, the results section of BENCHMARKS.md.
 
 mod api;
+mod durable;
 mod floor;
 mod functions;
 mod http;

@@ -3,6 +3,7 @@
 
 mod cold;
 mod deploy;
+mod enqueue;
 mod memory;
 mod scale;
 mod throughput;
@@ -17,7 +18,6 @@ use serde_json::json;
 use crate::api;
 use crate::http::Conn;
 use crate::machine;
-use crate::report::{Goal, Row, RowSpec};
 use crate::{Ctx, Options, Result};
 
 /// How much of everything a run does; `--quick` shrinks counts and durations (same pairing).
@@ -41,6 +41,11 @@ pub struct Params {
     pub s5_pairs: usize,
     pub s5_envs: usize,
     pub s5_idle_secs: u64,
+    pub s6_pairs: usize,
+    /// Length of one closed-loop repetition of S6 (each side).
+    pub s6_secs: f64,
+    pub s6_concurrency: [usize; 2],
+    pub s6_warmup_secs: f64,
     pub s7_pairs: usize,
     pub s7_megabytes: usize,
     pub iso_pairs: usize,
@@ -71,6 +76,10 @@ impl Params {
                 s5_pairs: 1,
                 s5_envs: 10,
                 s5_idle_secs: 1,
+                s6_pairs: 2,
+                s6_secs: 0.5,
+                s6_concurrency: [1, 64],
+                s6_warmup_secs: 0.2,
                 s7_pairs: 1,
                 s7_megabytes: 10,
                 iso_pairs: 2,
@@ -96,6 +105,10 @@ impl Params {
                 s5_pairs: 5,
                 s5_envs: 50,
                 s5_idle_secs: 5,
+                s6_pairs: 5,
+                s6_secs: 2.0,
+                s6_concurrency: [1, 64],
+                s6_warmup_secs: 0.5,
                 s7_pairs: 5,
                 s7_megabytes: 10,
                 iso_pairs: 5,
@@ -126,22 +139,7 @@ pub async fn run(id: &str, ctx: &mut Ctx) -> Result<()> {
         "S3" => cold::s3(ctx).await,
         "S4" => scale::s4(ctx).await,
         "S5" => memory::s5(ctx).await,
-        "S6" => {
-            ctx.push(Row::unavailable(
-                RowSpec {
-                    id: "S6",
-                    scenario: "async durable enqueue",
-                    runtime: "–",
-                    metric: "req/s",
-                    unit: "req/s",
-                },
-                Goal::None,
-                "not available: reserved for the queues issue (this release answers \
-                 InvocationType=Event with 501 NotImplemented)."
-                    .into(),
-            ));
-            Ok(())
-        }
+        "S6" => enqueue::s6(ctx).await,
         "S7" => deploy::s7(ctx).await,
         other => Err(format!("unknown scenario {other}").into()),
     }
@@ -295,6 +293,17 @@ impl Load {
 /// `c` connections, each sending its next request as soon as the previous one is answered, for
 /// `duration` (requests in flight at the end are completed and counted).
 pub async fn load(target: &Target, c: usize, duration: Duration) -> Result<Load> {
+    Ok(load_collecting(target, c, duration, None).await?.0)
+}
+
+/// [`load`], also returning the value of response header `collect` of every successful response
+/// (S6 keeps the request id of every 202 to check later that each event was delivered).
+pub async fn load_collecting(
+    target: &Target,
+    c: usize,
+    duration: Duration,
+    collect: Option<&'static str>,
+) -> Result<(Load, Vec<String>)> {
     let mut conns = Vec::with_capacity(c);
     for _ in 0..c {
         let mut conn = Conn::new(target.addr);
@@ -310,12 +319,16 @@ pub async fn load(target: &Target, c: usize, duration: Duration) -> Result<Load>
             let mut lat = Vec::with_capacity(4096);
             let mut ok = 0usize;
             let mut errors = 0usize;
+            let mut collected = Vec::new();
             while Instant::now() < deadline {
                 let t = Instant::now();
                 match target.send(&mut conn).await {
                     Ok(r) if r.ok() && r.header("x-amz-function-error").is_none() => {
                         ok += 1;
                         lat.push(t.elapsed().as_secs_f64() * 1e6);
+                        if let Some(value) = collect.and_then(|h| r.header(h)) {
+                            collected.push(value.to_owned());
+                        }
                     }
                     Ok(_) => {
                         errors += 1;
@@ -327,7 +340,7 @@ pub async fn load(target: &Target, c: usize, duration: Duration) -> Result<Load>
                     }
                 }
             }
-            (lat, ok, errors)
+            (lat, ok, errors, collected)
         });
     }
     let mut result = Load {
@@ -336,14 +349,16 @@ pub async fn load(target: &Target, c: usize, duration: Duration) -> Result<Load>
         latencies_us: Vec::new(),
         seconds: 0.0,
     };
+    let mut all_collected = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (lat, ok, errors) = joined?;
+        let (lat, ok, errors, collected) = joined?;
         result.completed += ok;
         result.errors += errors;
         result.latencies_us.extend(lat);
+        all_collected.extend(collected);
     }
     result.seconds = start.elapsed().as_secs_f64();
-    Ok(result)
+    Ok((result, all_collected))
 }
 
 /// Sends `n` invokes at once, each on its own (pre-opened) connection; returns for each the
