@@ -509,15 +509,18 @@ def remove_leftovers(data_dir: Path, known_cgroups: set) -> None:
                 os.kill(pid, _signal.SIGKILL)
             except OSError:
                 pass
-    for cg in sorted(known_cgroups, key=lambda p: len(p.parts), reverse=True):
-        if not cg.exists():
-            continue
+    # Thaw every frozen environment first: a frozen task cannot die, and it stays listed in its
+    # memory, cpu and pids cgroups as well until it does.
+    for cg in known_cgroups:
         freezer_state = cg / "freezer.state"
         if freezer_state.exists():
             try:
                 freezer_state.write_text("THAWED")
             except OSError:
                 pass
+    for cg in sorted(known_cgroups, key=lambda p: len(p.parts), reverse=True):
+        if not cg.exists():
+            continue
         wait_until(lambda: not cgroup_procs(cg), 5)
         try:
             cg.rmdir()

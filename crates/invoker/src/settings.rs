@@ -21,6 +21,8 @@ pub struct InvokerSettings {
     pub region: String,
     /// Processes and threads allowed per environment (Lambda: 1,024).
     pub pids_max: u64,
+    /// Environment starts (Init) running at once; more wait their turn.
+    pub concurrent_starts: usize,
     /// Runtimes kept started ahead of demand, per runtime identifier in use (0 = off); see
     /// `prestart.rs`.
     pub prestart_per_runtime: usize,
@@ -41,10 +43,17 @@ impl InvokerSettings {
             region,
             pids_max: 1024,
             prestart_per_runtime: 2,
+            concurrent_starts: default_concurrent_starts(),
             sandbox_uid: 993,
             sandbox_gid: 993,
         }
     }
+}
+
+/// Four starts per CPU: enough to overlap one start's waits (exec, page faults, the Runtime API)
+/// with another's work, few enough that each gets a fair share of the CPU.
+pub fn default_concurrent_starts() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 4)
 }
 
 /// 80% of the host's memory, from `/proc/meminfo` (4 GiB if it cannot be read).
