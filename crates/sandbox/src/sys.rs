@@ -85,20 +85,31 @@ pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
 /// `mount_setattr(path, AT_RECURSIVE)`: applies mount flags to a whole mount subtree in one call
 /// (a plain `MS_REMOUNT` only touches the top mount and would leave submounts writable).
 pub(crate) fn mount_setattr_recursive(path: &CStr, set: u64) -> io::Result<()> {
+    mount_setattr(
+        libc::AT_FDCWD,
+        path,
+        libc::AT_RECURSIVE as libc::c_uint,
+        set,
+    )
+}
+
+/// `mount_setattr(2)` setting `set` on the mount tree at `dirfd`/`path`.
+fn mount_setattr(dirfd: RawFd, path: &CStr, flags: libc::c_uint, set: u64) -> io::Result<()> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: `path` is a valid C string, `attr` is a correctly laid out `struct mount_attr` that
-    // lives for the duration of the call, and its size is passed alongside.
+    // SAFETY: `path` is a valid C string and `dirfd` a descriptor (or AT_FDCWD) for the duration
+    // of the call; `attr` is a correctly laid out `struct mount_attr` that lives for the call,
+    // and its size is passed alongside.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
+            dirfd,
             path.as_ptr(),
-            libc::AT_RECURSIVE as libc::c_uint,
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -728,25 +739,9 @@ pub(crate) fn detached_tree(path: &CStr, set: u64) -> io::Result<OwnedFd> {
     })?;
     // SAFETY: open_tree returned a new descriptor that nothing else owns.
     let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: the empty path with AT_EMPTY_PATH names `tree` itself; `attr` is a correctly laid
-    // out `struct mount_attr` living for the call, and its size is passed alongside.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    cvt_long(ret)?;
+    let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint;
+    // The empty path with AT_EMPTY_PATH names `tree` itself.
+    mount_setattr(tree.as_raw_fd(), c"", flags, set)?;
     Ok(tree)
 }
 

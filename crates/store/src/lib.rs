@@ -14,9 +14,8 @@ mod sqlite;
 pub use error::StoreError;
 pub use records::{
     AliasRecord, CorsRecord, EventInvokeConfigRecord, FunctionConfig, FunctionRecord,
-    FunctionUrlRecord, LayerRef,
-    LayerVersionRecord, LoggingSettings, PolicyStatementRecord, ProvisionedRecord, StateInfo,
-    VersionRecord,
+    FunctionUrlRecord, LayerRef, LayerVersionRecord, LoggingSettings, PolicyStatementRecord,
+    ProvisionedRecord, StateInfo, VersionRecord,
 };
 pub use sqlite::SqliteStore;
 
