@@ -10,6 +10,7 @@
 //! - [`response`]: Lambda's rules for reading a function's result as an HTTP response;
 //! - [`cors`]: a function URL's CORS settings, preflight answers and response headers;
 //! - [`host`]: which URL or API a host name names;
+//! - [`streaming`]: the HTTP integration prelude of `RESPONSE_STREAM` function URLs;
 //! - [`routes`]: the route table (`GET /items/{id}`, `ANY /{proxy+}`, `$default`) and its store.
 
 pub mod cors;
@@ -18,6 +19,7 @@ pub mod host;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod streaming;
 
 pub use request::{HttpRequest, RequestError};
 pub use response::{HttpResponse, ResponseError};

@@ -10,6 +10,7 @@
 
 mod invoke;
 mod route;
+mod stream;
 mod url;
 
 use crate::AppState;

@@ -10,6 +10,7 @@
 //! refuses unsigned requests to `AWS_IAM` URLs.
 
 use super::invoke::{Outcome, message, read_request, request_refusal, run, write};
+use super::stream;
 use crate::AppState;
 use crate::sigv4::{self, RequestParts, SigV4Error};
 use axum::extract::Request;
@@ -20,7 +21,7 @@ use lambent_control::function_urls::FunctionUrlTarget;
 use lambent_http_gateway::event::{EventContext, IamCaller};
 use lambent_http_gateway::host::url_host;
 use lambent_http_gateway::{HttpRequest, HttpResponse, cors, event, response};
-use lambent_invoker::InvokeError;
+use lambent_invoker::{InvokeError, InvokeRequest};
 use std::collections::BTreeMap;
 
 /// Lambda's answer to a request its authorization refuses.
@@ -86,7 +87,11 @@ pub async fn serve(
         name: target.function.clone(),
         qualifier: target.qualifier.clone(),
     };
-    let outcome = run(state, function, &event::v2(&http, &ctx), &request_id, None).await;
+    let event = event::v2(&http, &ctx);
+    if target.invoke_mode == "RESPONSE_STREAM" {
+        return serve_streamed(state, &target, &http, function, &event, &request_id).await;
+    }
+    let outcome = run(state, function, &event, &request_id, None).await;
     let mut answer = match outcome {
         Outcome::Done(done) if done.function_error.is_none() => response::from_v2(&done.payload)
             .unwrap_or_else(|e| {
@@ -101,6 +106,52 @@ pub async fn serve(
         cors::decorate(cors, &http, &mut answer);
     }
     write(answer, &request_id)
+}
+
+/// A `RESPONSE_STREAM` URL: the body is sent as the function writes it (see [`stream`]). Failures
+/// before the response began get the same answers as on a buffered URL.
+async fn serve_streamed(
+    state: &AppState,
+    target: &FunctionUrlTarget,
+    http: &HttpRequest,
+    function: FunctionRef,
+    event: &serde_json::Value,
+    request_id: &str,
+) -> Response {
+    let payload = bytes::Bytes::from(event.to_string());
+    if payload.len() > lambent_http_gateway::MAX_PAYLOAD {
+        return refusal(InvokeError::RequestTooLarge);
+    }
+    let request = InvokeRequest {
+        function,
+        payload,
+        tail_logs: false,
+        client_context: None,
+        trace_id: None,
+        request_id: Some(request_id.to_owned()),
+    };
+    // `invoke_stream` runs the invocation on a task of its own: a client that leaves while this
+    // waits for the response to begin does not cancel it.
+    let invocation = match state.invoker.invoke_stream(request).await {
+        Ok(invocation) => invocation,
+        Err(e) => return refusal(e),
+    };
+    let started = match stream::start(invocation).await {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::info!(url = %target.url_id, error = %e, "streamed function URL response failed");
+            let mut answer = internal_error();
+            if let Some(cors) = &target.cors {
+                cors::decorate(cors, http, &mut answer);
+            }
+            return write(answer, request_id);
+        }
+    };
+    let mut head = started.head;
+    if let Some(cors) = &target.cors {
+        cors::decorate(cors, http, &mut head);
+    }
+    stream::write_streamed(head, started.body, request_id)
 }
 
 /// Checks the URL's auth type; for `AWS_IAM`, who signed.
