@@ -266,6 +266,55 @@ impl Queue {
     }
 }
 
+/// CreateFunctionUrlConfig (`AuthType: NONE`) plus the resource-policy grant a public URL needs
+/// (as on Lambda, a NONE URL without it answers 403). Returns the URL id.
+pub async fn create_public_url(conn: &mut Conn, name: &str) -> Result<String> {
+    let body = json!({ "AuthType": "NONE" }).to_string();
+    let r = conn
+        .request(
+            "POST",
+            &format!("/2021-10-31/functions/{name}/url"),
+            INVOKE_HEADERS,
+            body.as_bytes(),
+        )
+        .await?;
+    if r.status != 201 {
+        return Err(format!("CreateFunctionUrlConfig: {} {}", r.status, r.text()).into());
+    }
+    let url = serde_json::from_slice::<Value>(&r.body)?
+        .get("FunctionUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or("CreateFunctionUrlConfig answered no FunctionUrl")?;
+    // http://<id>.lambda-url.<region>.localhost:<port>/
+    let id = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| format!("unexpected FunctionUrl {url}"))?
+        .to_owned();
+    let grant = json!({
+        "StatementId": "bench-public-url",
+        "Action": "lambda:InvokeFunctionUrl",
+        "Principal": "*",
+        "FunctionUrlAuthType": "NONE",
+    })
+    .to_string();
+    let r = conn
+        .request(
+            "POST",
+            &format!("/2015-03-31/functions/{name}/policy"),
+            INVOKE_HEADERS,
+            grant.as_bytes(),
+        )
+        .await?;
+    if r.status != 201 {
+        return Err(format!("AddPermission: {} {}", r.status, r.text()).into());
+    }
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

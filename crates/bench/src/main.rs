@@ -33,7 +33,7 @@ use report::Row;
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Every scenario id, in run order.
-pub const SCENARIOS: [&str; 8] = ["S1", "ISO", "S2", "S3", "S4", "S5", "S6", "S7"];
+pub const SCENARIOS: [&str; 9] = ["S1", "ISO", "S2", "S3", "S4", "S5", "S6", "S7", "URL"];
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -46,7 +46,7 @@ pub struct Options {
     pub lambent_bin: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: lambent-bench [--quick] [--scenario S1,ISO,S2,S3,S4,S5,S6,S7] \
+const USAGE: &str = "usage: lambent-bench [--quick] [--scenario S1,ISO,S2,S3,S4,S5,S6,S7,URL] \
 [--runtime python,node,rust] [--out DIR] [--no-pin] [--no-write-md] [--lambent-bin PATH]";
 
 fn parse_args(workspace: &Path) -> Result<Options> {

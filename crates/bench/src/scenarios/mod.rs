@@ -7,6 +7,7 @@ mod enqueue;
 mod memory;
 mod scale;
 mod throughput;
+mod url;
 mod warm;
 
 use std::collections::HashSet;
@@ -48,6 +49,9 @@ pub struct Params {
     pub s6_warmup_secs: f64,
     pub s7_pairs: usize,
     pub s7_megabytes: usize,
+    /// Interleaved repetitions (bare HTTP, Invoke, URL) of the URL scenario, and their length.
+    pub url_pairs: usize,
+    pub url_secs: f64,
     pub iso_pairs: usize,
     pub iso_calls: usize,
     pub iso_trials: usize,
@@ -82,6 +86,8 @@ impl Params {
                 s6_warmup_secs: 0.2,
                 s7_pairs: 1,
                 s7_megabytes: 10,
+                url_pairs: 2,
+                url_secs: 0.5,
                 iso_pairs: 2,
                 iso_calls: 60,
                 iso_trials: 3,
@@ -111,6 +117,8 @@ impl Params {
                 s6_warmup_secs: 0.5,
                 s7_pairs: 5,
                 s7_megabytes: 10,
+                url_pairs: 5,
+                url_secs: 3.0,
                 iso_pairs: 5,
                 iso_calls: 500,
                 iso_trials: 15,
@@ -141,6 +149,7 @@ pub async fn run(id: &str, ctx: &mut Ctx) -> Result<()> {
         "S5" => memory::s5(ctx).await,
         "S6" => enqueue::s6(ctx).await,
         "S7" => deploy::s7(ctx).await,
+        "URL" => url::url(ctx).await,
         other => Err(format!("unknown scenario {other}").into()),
     }
 }
