@@ -8,7 +8,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use lambent_control::input::AliasInput;
-use serde_json::json;
 
 pub async fn create(
     State(state): State<AppState>,
@@ -83,9 +82,8 @@ pub async fn list(
         .iter()
         .map(|a| alias_configuration(a, account))
         .collect();
-    let mut out = json!({ "Aliases": rendered });
-    if let Some(marker) = next {
-        out["NextMarker"] = json!(marker);
-    }
-    Ok(json_response(StatusCode::OK, out))
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::page("Aliases", rendered, next),
+    ))
 }

@@ -77,15 +77,11 @@ pub async fn list(
         .service
         .list_event_invoke_configs(&reference, query.get("Marker"), query.max_items()?)
         .await?;
-    let mut out = Map::new();
-    out.insert(
-        "FunctionEventInvokeConfigs".into(),
-        Value::Array(views.iter().map(render).collect()),
-    );
-    if let Some(marker) = next {
-        out.insert("NextMarker".into(), json!(marker));
-    }
-    Ok(json_response(StatusCode::OK, Value::Object(out)))
+    let items = views.iter().map(render).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::page("FunctionEventInvokeConfigs", items, next),
+    ))
 }
 
 /// FunctionEventInvokeConfig: `LastModified` is a timestamp (epoch seconds as a number), unset

@@ -90,20 +90,14 @@ pub async fn list(
         .service
         .list_function_urls(&reference, query.get("Marker"), query.max_items()?)
         .await?;
-    let mut out = Map::new();
-    out.insert(
-        "FunctionUrlConfigs".into(),
-        Value::Array(
-            views
-                .iter()
-                .map(|v| render(&state, v, Shape::Get))
-                .collect(),
-        ),
-    );
-    if let Some(marker) = next {
-        out.insert("NextMarker".into(), json!(marker));
-    }
-    Ok(json_response(StatusCode::OK, Value::Object(out)))
+    let items = views
+        .iter()
+        .map(|v| render(&state, v, Shape::Get))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::page("FunctionUrlConfigs", items, next),
+    ))
 }
 
 /// The public URL of a URL id on this server.

@@ -86,11 +86,10 @@ pub async fn list(State(state): State<AppState>, query: RawQuery) -> Result<Resp
         .iter()
         .map(|r| function_configuration(r, account))
         .collect();
-    let mut out = json!({ "Functions": functions });
-    if let Some(marker) = next {
-        out["NextMarker"] = json!(marker);
-    }
-    Ok(json_response(StatusCode::OK, out))
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::page("Functions", functions, next),
+    ))
 }
 
 pub async fn update_code(

@@ -87,11 +87,10 @@ pub async fn list_versions(
         )
         .await?;
     let rendered: Vec<_> = versions.iter().map(|l| layer_version(l, None)).collect();
-    let mut out = json!({ "LayerVersions": rendered });
-    if let Some(marker) = next {
-        out["NextMarker"] = json!(marker);
-    }
-    Ok(json_response(StatusCode::OK, out))
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::page("LayerVersions", rendered, next),
+    ))
 }
 
 /// `GET /2018-10-31/layers`: ListLayers, or GetLayerVersionByArn with `find=LayerVersion`.
@@ -126,9 +125,8 @@ pub async fn list_or_find(
             })
         })
         .collect();
-    let mut out = json!({ "Layers": rendered });
-    if let Some(marker) = next {
-        out["NextMarker"] = json!(marker);
-    }
-    Ok(json_response(StatusCode::OK, out))
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::page("Layers", rendered, next),
+    ))
 }

@@ -8,7 +8,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use lambent_control::input::PublishVersionInput;
-use serde_json::json;
 
 pub async fn publish(
     State(state): State<AppState>,
@@ -40,9 +39,8 @@ pub async fn list(
         .iter()
         .map(|v| function_configuration(v, account))
         .collect();
-    let mut out = json!({ "Versions": rendered });
-    if let Some(marker) = next {
-        out["NextMarker"] = json!(marker);
-    }
-    Ok(json_response(StatusCode::OK, out))
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::page("Versions", rendered, next),
+    ))
 }

@@ -140,3 +140,14 @@ pub fn layer_version(layer: &LayerVersionView, content: Option<Value>) -> Value 
     }
     out
 }
+
+/// A page of a List operation: `{KEY: items, "NextMarker": marker}`, the marker only when more
+/// items follow (Lambda omits it on the last page).
+pub fn page(key: &str, items: Vec<Value>, next_marker: Option<String>) -> Value {
+    let mut out = Map::new();
+    out.insert(key.to_owned(), Value::Array(items));
+    if let Some(marker) = next_marker {
+        out.insert("NextMarker".into(), Value::String(marker));
+    }
+    Value::Object(out)
+}
