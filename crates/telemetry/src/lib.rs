@@ -4,9 +4,11 @@
 //! Invariant: the invoke path never waits on a log write. Producers hand events to a [`LogSink`]
 //! (a bounded channel); one writer task batches them into the store.
 
+pub mod filter;
 mod store;
 
-pub use store::{LogStore, LogStoreError, StoredEvent};
+pub use filter::{FilterPattern, FilterPatternError};
+pub use store::{Clock, EventQuery, GroupInfo, LogStore, LogStoreError, StoredEvent, StreamInfo};
 
 use tokio::sync::mpsc;
 
