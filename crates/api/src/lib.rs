@@ -18,6 +18,7 @@ mod functions;
 mod invoke;
 mod invoke_stream;
 mod layers;
+mod metrics;
 mod permissions;
 mod provisioned;
 mod query;
@@ -27,6 +28,7 @@ pub mod sigv4;
 mod sqs;
 mod tagging;
 mod unimplemented;
+mod usage;
 mod versions;
 pub mod wire;
 
@@ -60,6 +62,9 @@ pub struct AppState {
     pub event_sources: Option<Arc<lambent_event_sources::EventSourceMappings>>,
     /// Function URLs and the route table.
     pub front_doors: FrontDoors,
+    /// Metrics and usage (`/metrics`, `/_lambent/metrics`, `/_lambent/usage`); `None`: those
+    /// answer with an error.
+    pub metering: Option<Arc<lambent_metering::Metering>>,
 }
 
 /// The whole HTTP surface of a Lambent server.
@@ -187,6 +192,8 @@ pub fn router(state: AppState) -> Router {
             get(routes::get).put(routes::update).delete(routes::delete),
         )
         .route(scaling::ROUTE, get(scaling::get))
+        .route(metrics::ROUTE, get(metrics::query))
+        .route(usage::ROUTE, get(usage::get))
         .route("/2016-08-19/account-settings", get(account::settings))
         .route("/2016-08-19/account-settings/", get(account::settings))
         .fallback(unimplemented::fallback)
@@ -195,6 +202,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(metrics::PROMETHEUS_ROUTE, get(metrics::prometheus))
         .route(code_urls::ROUTE, get(code_urls::download))
         .merge(lambda)
         .layer(middleware::from_fn(sqs::translate_errors))

@@ -42,6 +42,7 @@ fn server(credentials: Option<CredentialSet>) -> Server {
     );
     let invoker = Invoker::new(Arc::clone(&service), settings, sink);
     let app = router(AppState {
+        metering: None,
         service,
         credentials: credentials.map(Arc::new),
         code_urls: Arc::new(CodeUrls::new()),

@@ -7,6 +7,10 @@
 //! `lambent-sandbox`. Invariants: an environment serves one function version and one invocation at
 //! a time; an environment whose invocation timed out, crashed or ran out of memory is never
 //! reused; a configuration or code change retires the old version's environments.
+//!
+//! Metering hook: with [`Invoker::set_observer`], every invocation's REPORT figures (and every
+//! throttle and failed Init) are sent to a `lambent_metering::Observer` without waiting; the
+//! metrics and usage are computed there, never on the invoke path.
 
 mod admission;
 mod environment;

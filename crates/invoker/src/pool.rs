@@ -2,7 +2,7 @@
 //! retired when the function changes and reaped when idle too long.
 
 use crate::admission::{Admission, ThrottleReason, Ticket};
-use crate::environment::{Call, Environment, Host, Outcome, StartError};
+use crate::environment::{Call, Environment, Host, Outcome, ReportFigures, StartError};
 use crate::keepalive::KeepAlive;
 use crate::live::LiveEnvironments;
 use crate::prestart::PrestartPool;
@@ -12,6 +12,7 @@ use crate::settings::InvokerSettings;
 use crate::streaming::{Completion, StreamError, StreamSink, StreamingInvocation};
 use crate::{InvokeError, InvokeRequest, InvokeResponse, MAX_SYNC_PAYLOAD};
 use lambent_control::{FunctionRef, FunctionService, ProvisionedTarget, ResolvedFunction};
+use lambent_metering::{InFlight, InvocationRecord, Observer, Outcome as Metered};
 use lambent_telemetry::LogSink;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,9 @@ pub struct Invoker {
     allocations: Allocations,
     scaling: Arc<ScalingCounters>,
     keep_alive: KeepAlive,
+    /// Where every invocation's figures go (metrics, metering); set once at start-up. Sending
+    /// never waits, so the invoke path is not slowed by it.
+    observer: std::sync::OnceLock<Observer>,
 }
 
 struct Idle {
@@ -61,6 +65,8 @@ struct Admitted {
     permit: OwnedSemaphorePermit,
     /// Holds the invocation's concurrency slot until it is dropped.
     _ticket: Ticket,
+    /// Counts the invocation as running for metrics until it is dropped.
+    _in_flight: Option<InFlight>,
 }
 
 /// Where [`Invoker::prepare`] leaves an invocation.
@@ -94,9 +100,65 @@ impl Invoker {
             allocations: Allocations::default(),
             scaling: Arc::default(),
             keep_alive: KeepAlive::default(),
+            observer: std::sync::OnceLock::new(),
         });
         invoker.spawn_maintenance();
         invoker
+    }
+
+    /// Sends every invocation's figures (REPORT data, throttles, failed Inits) to `observer`.
+    /// Only the first call has an effect.
+    pub fn set_observer(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Hands one invocation's figures to the observer, if any, without waiting.
+    fn observe(
+        &self,
+        function: &ResolvedFunction,
+        invoked: &FunctionRef,
+        request_id: &str,
+        outcome: Metered,
+        report: Option<&ReportFigures>,
+    ) {
+        let Some(observer) = self.observer.get() else {
+            return;
+        };
+        observer.record(InvocationRecord {
+            function: function.name.clone(),
+            version: function.version.clone(),
+            qualifier: invoked.qualifier.clone(),
+            request_id: request_id.to_owned(),
+            ended_at_ms: chrono::Utc::now().timestamp_millis(),
+            outcome,
+            duration: report.map_or_else(Default::default, |r| r.duration),
+            billed_ms: report.map_or(0, |r| r.billed_ms),
+            memory_mb: report.map_or(function.config.memory_mb, |r| r.memory_mb),
+            ephemeral_storage_mb: function.config.ephemeral_storage_mb,
+            init_duration: report.and_then(|r| r.init_duration),
+        });
+    }
+
+    /// Observes a finished invocation from its outcome.
+    fn observe_outcome(
+        &self,
+        function: &ResolvedFunction,
+        invoked: &FunctionRef,
+        request_id: &str,
+        outcome: &Outcome,
+    ) {
+        let metered = match (outcome.function_error, outcome.report.timed_out) {
+            (false, _) => Metered::Success,
+            (true, true) => Metered::Error("Sandbox.Timedout".into()),
+            (true, false) => Metered::Error("Unhandled".into()),
+        };
+        self.observe(
+            function,
+            invoked,
+            request_id,
+            metered,
+            Some(&outcome.report),
+        );
     }
 
     pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
@@ -111,6 +173,7 @@ impl Invoker {
             mut environment,
             permit,
             _ticket,
+            _in_flight,
         } = admitted;
         let outcome = environment
             .invoke(
@@ -125,6 +188,7 @@ impl Invoker {
             )
             .await;
         self.release(&function.name, environment, permit, outcome.reusable);
+        self.observe_outcome(&function, &request.function, &request_id, &outcome);
         Ok(InvokeResponse {
             request_id,
             executed_version: function.version,
@@ -189,6 +253,7 @@ impl Invoker {
             mut environment,
             permit,
             _ticket,
+            _in_flight,
         } = admitted;
         sink.identify(&request_id, &function.version);
         let outcome = environment
@@ -205,6 +270,7 @@ impl Invoker {
             )
             .await;
         self.release(&function.name, environment, permit, outcome.reusable);
+        self.observe_outcome(&function, &request.function, &request_id, &outcome);
         finish_stream(sink, outcome, request.tail_logs).await;
     }
 
@@ -246,8 +312,10 @@ impl Invoker {
             )
             .map_err(|reason| {
                 self.scaling.throttled(&function.name);
+                self.observe(&function, &request.function, "", Metered::Throttled, None);
                 InvokeError::Throttled(reason)
             })?;
+        let _in_flight = self.observer.get().map(|o| o.begin(&function.name));
         self.keep_alive.arrived(&function.name, Instant::now());
         let request_id = request
             .request_id
@@ -279,6 +347,13 @@ impl Invoker {
                     .reserve_memory(function.config.memory_mb)
                     .inspect_err(|_| {
                         self.scaling.throttled(&function.name);
+                        self.observe(
+                            &function,
+                            &request.function,
+                            &request_id,
+                            Metered::Throttled,
+                            None,
+                        );
                     })?;
                 let _initializing = self.scaling.initializing(&function.name, true);
                 let started =
@@ -297,6 +372,13 @@ impl Invoker {
                         (environment, permit)
                     }
                     Err(failure) => {
+                        self.observe(
+                            &function,
+                            &request.function,
+                            &request_id,
+                            Metered::InitError,
+                            None,
+                        );
                         return Ok(Prepared::InitFailed(InvokeResponse {
                             request_id,
                             executed_version: function.version.clone(),
@@ -316,6 +398,7 @@ impl Invoker {
             environment,
             permit,
             _ticket,
+            _in_flight,
         })))
     }
 

@@ -50,6 +50,22 @@ pub struct ServeArgs {
     /// concurrency).
     #[arg(long, env = "LAMBENT_ASYNC_WORKERS")]
     pub async_workers: Option<usize>,
+    /// Minutes of 1-minute metrics history kept in memory for `/_lambent/metrics` [default: 1440].
+    #[arg(long, env = "LAMBENT_METRICS_RETENTION_MINUTES")]
+    pub metrics_retention_minutes: Option<usize>,
+    /// Functions labelled by name in metrics; the rest are labelled `other` [default: 100].
+    #[arg(long, env = "LAMBENT_METRICS_MAX_FUNCTIONS")]
+    pub metrics_max_functions: Option<usize>,
+    /// Usage report price per million requests, USD [default: 0.20, Lambda x86].
+    #[arg(long, env = "LAMBENT_PRICE_PER_MILLION_REQUESTS")]
+    pub price_per_million_requests: Option<f64>,
+    /// Usage report price per GB-second, USD [default: 0.0000166667, Lambda x86].
+    #[arg(long, env = "LAMBENT_PRICE_PER_GB_SECOND")]
+    pub price_per_gb_second: Option<f64>,
+    /// Usage report price per GB-second of ephemeral storage above 512 MB, USD
+    /// [default: 0.0000000309].
+    #[arg(long, env = "LAMBENT_PRICE_EPHEMERAL_PER_GB_SECOND")]
+    pub price_ephemeral_per_gb_second: Option<f64>,
     /// Configuration file [default: ./lambent.toml if it exists].
     #[arg(long, env = "LAMBENT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -82,6 +98,11 @@ pub struct FileConfig {
     pub runtimes: Option<lambent_runtimes::RuntimesConfig>,
     pub async_time_scale: Option<f64>,
     pub async_workers: Option<usize>,
+    pub metrics_retention_minutes: Option<usize>,
+    pub metrics_max_functions: Option<usize>,
+    pub price_per_million_requests: Option<f64>,
+    pub price_per_gb_second: Option<f64>,
+    pub price_ephemeral_per_gb_second: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +123,8 @@ pub struct Settings {
     /// Multiplier of the asynchronous retry schedule (1.0 = Lambda's).
     pub async_time_scale: f64,
     pub async_workers: usize,
+    /// Metrics history and label cap, and usage prices.
+    pub metering: lambent_metering::MeteringSettings,
 }
 
 impl Settings {
@@ -188,7 +211,42 @@ impl Settings {
         if async_workers == 0 {
             bail!("--async-workers must be at least 1");
         }
+        let mut metering = lambent_metering::MeteringSettings::default();
+        if let Some(minutes) = args
+            .metrics_retention_minutes
+            .or(file.metrics_retention_minutes)
+        {
+            metering.metrics.retention_minutes = minutes.max(1);
+        }
+        if let Some(max) = args.metrics_max_functions.or(file.metrics_max_functions) {
+            metering.metrics.max_functions = max;
+        }
+        let prices = &mut metering.prices;
+        for (value, price) in [
+            (
+                args.price_per_million_requests
+                    .or(file.price_per_million_requests),
+                &mut prices.per_million_requests,
+            ),
+            (
+                args.price_per_gb_second.or(file.price_per_gb_second),
+                &mut prices.per_gb_second,
+            ),
+            (
+                args.price_ephemeral_per_gb_second
+                    .or(file.price_ephemeral_per_gb_second),
+                &mut prices.ephemeral_per_gb_second,
+            ),
+        ] {
+            if let Some(value) = value {
+                if !(value.is_finite() && value >= 0.0) {
+                    bail!("prices must be non-negative numbers, got {value}");
+                }
+                *price = value;
+            }
+        }
         Ok(Settings {
+            metering,
             async_time_scale,
             async_workers,
             max_concurrency,

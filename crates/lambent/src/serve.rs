@@ -88,6 +88,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         invoker_settings.memory_budget_mb = budget;
     }
     let invoker = Invoker::new(Arc::clone(&service), invoker_settings, sink);
+    let metering = lambent_metering::Metering::open(
+        &settings.data_dir.join("usage.sqlite3"),
+        settings.metering.clone(),
+    )
+    .context("opening the usage store")?;
+    invoker.set_observer(metering.observer());
     let queues = Arc::new(
         QueueService::open(
             &settings.data_dir.join("queues.sqlite3"),
@@ -132,6 +138,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         queues: Some(Arc::clone(&queues)),
         event_sources: Some(event_sources),
         front_doors: FrontDoors::default(),
+        metering: Some(Arc::clone(&metering)),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -174,6 +181,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     async_invoke.drained().await;
     invoker.shutdown().await;
     drop(invoker);
+    // Every invocation has ended: what they used is on disk once this returns.
+    if let Err(e) = metering.flush().await {
+        tracing::error!(error = %e, "writing the last usage records failed");
+    }
     // Every sink is gone once the invoker is: the writer flushes what is queued and ends.
     let _ = log_writer.await;
     tracing::info!("lambent stopped");

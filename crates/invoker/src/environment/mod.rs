@@ -94,6 +94,20 @@ pub struct Outcome {
     pub reusable: bool,
     /// The response went to the caller as a stream (only [`Environment::invoke_streaming`]).
     pub streamed: bool,
+    /// The figures of the REPORT line, for metering (`lambent-metering`): the same values, so
+    /// usage reconciles exactly with the logs.
+    pub report: ReportFigures,
+}
+
+/// What the REPORT line of an invocation said.
+#[derive(Clone, Copy, Debug)]
+pub struct ReportFigures {
+    pub duration: Duration,
+    pub billed_ms: u64,
+    pub memory_mb: u32,
+    /// Set for the first invocation of an on-demand environment (a cold start).
+    pub init_duration: Option<Duration>,
+    pub timed_out: bool,
 }
 
 /// One invocation's input.
@@ -611,6 +625,13 @@ impl Environment {
             tail: last_bytes(&tail.concat(), TAIL_BYTES),
             reusable,
             streamed,
+            report: ReportFigures {
+                duration,
+                billed_ms: report::billed_ms(duration),
+                memory_mb: self.memory_mb,
+                init_duration: cold,
+                timed_out,
+            },
         }
     }
 

@@ -210,6 +210,25 @@ pub(crate) fn flat_keyed(content: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// A numeric control file kept open (e.g. the memory peak, read after every invocation): one
+/// `pread` instead of open + read + close each time.
+#[derive(Debug)]
+pub(crate) struct OpenCounter(fs::File);
+
+impl OpenCounter {
+    /// Opens `dir/name`; `None` if the kernel does not have that file.
+    pub(crate) fn open(dir: &Path, name: &str) -> Option<OpenCounter> {
+        fs::File::open(dir.join(name)).ok().map(OpenCounter)
+    }
+
+    pub(crate) fn read(&self) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 32];
+        let n = self.0.read_at(&mut buf, 0).ok()?;
+        parse_u64(std::str::from_utf8(&buf[..n]).ok()?)
+    }
+}
+
 /// Parses a numeric single-value file such as `memory.peak` or `memory.max_usage_in_bytes`.
 pub(crate) fn parse_u64(content: &str) -> Option<u64> {
     content.trim().parse().ok()

@@ -5,8 +5,8 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 use super::{
-    CPU_PERIOD_US, Cgroup, Limits, PARENT, flat_keyed, kill_listed, make_dir, parse_u64, read_file,
-    remove_dir, wait_until, write_file,
+    CPU_PERIOD_US, Cgroup, Limits, OpenCounter, PARENT, flat_keyed, kill_listed, make_dir,
+    parse_u64, read_file, remove_dir, wait_until, write_file,
 };
 use crate::error::SandboxError;
 
@@ -103,6 +103,8 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
 pub(crate) struct CgroupV1 {
     /// (controller, directory); controllers co-mounted in one hierarchy share a directory.
     dirs: Vec<(&'static str, PathBuf)>,
+    /// `memory.max_usage_in_bytes`, read after every invocation for REPORT.
+    peak: Option<OpenCounter>,
 }
 
 impl CgroupV1 {
@@ -119,7 +121,10 @@ impl CgroupV1 {
             };
             dirs.push((ctrl, mount.join(PARENT).join(id)));
         }
-        let mut cg = CgroupV1 { dirs: Vec::new() };
+        let mut cg = CgroupV1 {
+            dirs: Vec::new(),
+            peak: None,
+        };
         // Create each distinct directory once; on failure `cg` removes what exists so far.
         for (ctrl, dir) in dirs {
             if !cg.dirs.iter().any(|(_, d)| *d == dir) {
@@ -134,6 +139,7 @@ impl CgroupV1 {
             }
             write_file(dir, file, &value)?;
         }
+        cg.peak = OpenCounter::open(cg.dir("memory")?, "memory.max_usage_in_bytes");
         Ok(cg)
     }
 
@@ -239,8 +245,7 @@ impl Cgroup for CgroupV1 {
     }
 
     fn memory_peak(&self) -> Option<u64> {
-        let dir = self.dir("memory").ok()?;
-        parse_u64(&read_file(dir, "memory.max_usage_in_bytes").ok()?)
+        self.peak.as_ref()?.read()
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
@@ -251,6 +256,7 @@ impl Cgroup for CgroupV1 {
     }
 
     fn remove(&mut self) -> Result<(), SandboxError> {
+        self.peak = None;
         let mut first_err = None;
         for dir in self.unique_dirs() {
             if let Err(e) = remove_dir(dir) {

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::{
-    CPU_PERIOD_US, Cgroup, Limits, PARENT, V2_ROOT, flat_keyed, kill_listed, make_dir, parse_u64,
+    CPU_PERIOD_US, Cgroup, Limits, OpenCounter, PARENT, V2_ROOT, flat_keyed, kill_listed, make_dir,
     read_file, remove_dir, wait_until, write_file,
 };
 use crate::error::SandboxError;
@@ -50,6 +50,8 @@ pub(crate) struct CgroupV2 {
     /// Open directory, for `clone3(CLONE_INTO_CGROUP)`: the child starts inside the cgroup, so
     /// there is no migration (and no migration cost) at all.
     dir_fd: Option<OwnedFd>,
+    /// `memory.peak` (kernel 5.19+), read after every invocation for REPORT.
+    peak: Option<OpenCounter>,
     removed: bool,
 }
 
@@ -65,6 +67,7 @@ impl CgroupV2 {
         let mut cg = CgroupV2 {
             dir,
             dir_fd: None,
+            peak: None,
             removed: false,
         };
         for (file, value, optional) in v2_settings(limits) {
@@ -76,6 +79,7 @@ impl CgroupV2 {
         let c_dir = sys::cstring(&cg.dir).map_err(|e| SandboxError::cgroup("open", &cg.dir, e))?;
         cg.dir_fd =
             Some(sys::open_dir(&c_dir).map_err(|e| SandboxError::cgroup("open", &cg.dir, e))?);
+        cg.peak = OpenCounter::open(&cg.dir, "memory.peak");
         Ok(cg)
     }
 
@@ -147,7 +151,7 @@ impl Cgroup for CgroupV2 {
     }
 
     fn memory_peak(&self) -> Option<u64> {
-        parse_u64(&read_file(&self.dir, "memory.peak").ok()?)
+        self.peak.as_ref()?.read()
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
@@ -163,6 +167,7 @@ impl Cgroup for CgroupV2 {
             return Ok(());
         }
         self.dir_fd = None;
+        self.peak = None;
         remove_dir(&self.dir)?;
         self.removed = true;
         Ok(())
