@@ -18,6 +18,7 @@ mod functions;
 mod invoke;
 mod invoke_stream;
 mod layers;
+mod logs;
 mod metrics;
 mod permissions;
 mod provisioned;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub event_sources: Option<Arc<lambent_event_sources::EventSourceMappings>>,
     /// Function URLs and the route table.
     pub front_doors: FrontDoors,
+    /// The log store behind the CloudWatch Logs API; `None`: Logs requests are refused.
+    pub logs: Option<lambent_telemetry::LogStore>,
     /// Metrics and usage (`/metrics`, `/_lambent/metrics`, `/_lambent/usage`); `None`: those
     /// answer with an error.
     pub metering: Option<Arc<lambent_metering::Metering>>,
@@ -160,7 +163,7 @@ pub fn router(state: AppState) -> Router {
             "/2017-03-31/tags/{arn}",
             get(tagging::list).post(tagging::tag).delete(tagging::untag),
         )
-        .route("/", post(sqs::handle))
+        .route("/", post(json_protocol))
         .route(
             "/2015-03-31/event-source-mappings",
             post(event_source_mappings::create).get(event_source_mappings::list),
@@ -214,6 +217,21 @@ pub fn router(state: AppState) -> Router {
             front_door::dispatch,
         ))
         .with_state(state)
+}
+
+/// `POST /` carries AWS JSON-protocol services, told apart by their `X-Amz-Target` prefix:
+/// CloudWatch Logs here, SQS (and anything else) in `sqs::handle`.
+async fn json_protocol(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    if logs::is_logs_request(&headers) {
+        return logs::handle(state, headers, body).await;
+    }
+    sqs::handle(axum::extract::State(state), method, uri, headers, body).await
 }
 
 /// Every response carries `x-amzn-RequestId`; handlers that know a better id (Invoke) set it first.

@@ -51,6 +51,7 @@ fn server(credentials: Option<CredentialSet>) -> Server {
         queues: None,
         event_sources: None,
         front_doors: lambent_api::FrontDoors::default(),
+        logs: None,
     });
     Server { _dir: dir, app }
 }

@@ -78,7 +78,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if collected > 0 {
         tracing::info!(collected, "removed code packages no function references");
     }
-    let (sink, log_writer) = lambent_telemetry::spawn_writer(logs);
+    let (sink, log_writer) = lambent_telemetry::spawn_writer(logs.clone());
     let mut invoker_settings =
         InvokerSettings::new(isolation, runtime_dir, settings.region.clone());
     invoker_settings.keep_alive = settings.keep_alive;
@@ -138,6 +138,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         queues: Some(Arc::clone(&queues)),
         event_sources: Some(event_sources),
         front_doors: FrontDoors::default(),
+        logs: Some(logs),
         metering: Some(Arc::clone(&metering)),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -19,6 +19,8 @@ pub enum LogStoreError {
     StreamNotFound,
     #[error("the specified log group already exists")]
     GroupExists,
+    #[error("the specified log stream already exists")]
+    StreamExists,
     #[error("stored log group tags are corrupt: {0}")]
     CorruptTags(#[from] serde_json::Error),
 }
@@ -80,9 +82,9 @@ CREATE TABLE IF NOT EXISTS log_streams (
     log_group         TEXT NOT NULL,
     name              TEXT NOT NULL,
     creation_ms       INTEGER NOT NULL,
-    first_event_ms    INTEGER NOT NULL,
-    last_event_ms     INTEGER NOT NULL,
-    last_ingestion_ms INTEGER NOT NULL,
+    first_event_ms    INTEGER,
+    last_event_ms     INTEGER,
+    last_ingestion_ms INTEGER,
     PRIMARY KEY (log_group, name)
 ) STRICT;
 ";
@@ -113,9 +115,10 @@ pub struct GroupInfo {
 pub struct StreamInfo {
     pub name: String,
     pub creation_ms: i64,
-    pub first_event_ms: i64,
-    pub last_event_ms: i64,
-    pub last_ingestion_ms: i64,
+    /// `None` until the stream has an event (CloudWatch leaves these out then).
+    pub first_event_ms: Option<i64>,
+    pub last_event_ms: Option<i64>,
+    pub last_ingestion_ms: Option<i64>,
 }
 
 /// Which events a page query reads; positions are `(timestamp_ms, event_id)`, the store's order.
@@ -175,6 +178,28 @@ impl LogStore {
         (self.clock)()
     }
 
+    /// The store's clock, so callers judge event ages by the same time retention uses.
+    pub fn now_ms(&self) -> i64 {
+        self.now()
+    }
+
+    /// CreateLogStream: an empty stream in an existing group.
+    pub fn create_stream(&self, group: &str, name: &str) -> Result<(), LogStoreError> {
+        if !self.group_exists(group)? {
+            return Err(LogStoreError::GroupNotFound);
+        }
+        let now = self.now();
+        let guard = self.lock()?;
+        let inserted = guard.conn.execute(
+            "INSERT OR IGNORE INTO log_streams (log_group, name, creation_ms) VALUES (?1, ?2, ?3)",
+            params![group, name, now],
+        )?;
+        if inserted == 0 {
+            return Err(LogStoreError::StreamExists);
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, LogStoreError> {
         self.inner.lock().map_err(|_| LogStoreError::Poisoned)
     }
@@ -197,8 +222,10 @@ impl LogStore {
             let mut stream = tx.prepare_cached(
                 "INSERT INTO log_streams VALUES (?1, ?2, ?3, ?4, ?5, ?3)
                  ON CONFLICT (log_group, name) DO UPDATE SET
-                     first_event_ms = MIN(first_event_ms, excluded.first_event_ms),
-                     last_event_ms = MAX(last_event_ms, excluded.last_event_ms),
+                     first_event_ms = MIN(COALESCE(first_event_ms, excluded.first_event_ms),
+                                          excluded.first_event_ms),
+                     last_event_ms = MAX(COALESCE(last_event_ms, excluded.last_event_ms),
+                                         excluded.last_event_ms),
                      last_ingestion_ms = excluded.last_ingestion_ms",
             )?;
             for batch in batches {
@@ -664,8 +691,8 @@ mod tests {
             .expect("write");
         let streams = store.streams("/aws/lambda/f").expect("streams");
         assert_eq!(streams.len(), 2);
-        assert_eq!(streams[0].first_event_ms, 1000);
-        assert_eq!(streams[0].last_event_ms, 1002);
+        assert_eq!(streams[0].first_event_ms, Some(1000));
+        assert_eq!(streams[0].last_event_ms, Some(1002));
         let all = store
             .query(&EventQuery {
                 group: "/aws/lambda/f",
