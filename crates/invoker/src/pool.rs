@@ -326,23 +326,13 @@ impl Invoker {
             .account()
             .qualified_arn(&function.name, request.function.qualifier.as_deref());
         let fingerprint = fingerprint(&function);
-        let mut warm = self.take_idle(&function.name, &fingerprint);
-        // Waiting for a turn to start counts in the caller's latency, not in Init's time limit.
-        let start_turn = match warm {
-            Some(_) => None,
+        let (environment, permit) = match self.take_idle(&function.name, &fingerprint) {
+            Some(warm) => warm,
             None => {
-                let turn = self.starts.acquire().await;
-                // An environment may have come free while this call waited for its turn.
-                warm = self.take_idle(&function.name, &fingerprint);
-                Some(turn)
-            }
-        };
-        let (environment, permit) = match warm {
-            Some(warm) => {
-                drop(start_turn);
-                warm
-            }
-            None => {
+                // Waiting for a turn counts in the caller's latency, not in Init's time limit. A
+                // call that waits still gets an environment of its own, as on Lambda: scale-out
+                // follows the calls in flight, not how fast earlier ones happen to finish.
+                let start_turn = self.starts.acquire().await;
                 let permit = self
                     .reserve_memory(function.config.memory_mb)
                     .inspect_err(|_| {
