@@ -368,6 +368,24 @@ impl LogStore {
             .is_some())
     }
 
+    /// Whether a stream exists (`GroupNotFound` when its group does not), without listing the
+    /// group's streams.
+    pub fn stream_exists(&self, group: &str, name: &str) -> Result<bool, LogStoreError> {
+        if !self.group_exists(group)? {
+            return Err(LogStoreError::GroupNotFound);
+        }
+        let guard = self.lock()?;
+        Ok(guard
+            .conn
+            .query_row(
+                "SELECT 1 FROM log_streams WHERE log_group = ?1 AND name = ?2",
+                params![group, name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Every stream of a group (name order); the caller sorts and pages.
     pub fn streams(&self, group: &str) -> Result<Vec<StreamInfo>, LogStoreError> {
         if !self.group_exists(group)? {

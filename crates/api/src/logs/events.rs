@@ -164,8 +164,7 @@ pub async fn get(context: &Context, input: GetInput) -> Result<Value, LogsError>
     let (g, s) = (group.clone(), stream.clone());
     let mut events = context
         .run(move |store| {
-            let streams = store.streams(&g)?;
-            if !streams.iter().any(|x| x.name == s) {
+            if !store.stream_exists(&g, &s)? {
                 return Err(lambent_telemetry::LogStoreError::StreamNotFound);
             }
             let one = [s];
@@ -269,10 +268,10 @@ pub async fn filter(context: &Context, input: FilterInput) -> Result<Value, Logs
     let (matched, position, exhausted) = context
         .run(move |store| {
             if !names.is_empty() {
-                let known = store.streams(&group)?;
-                if let Some(missing) = names.iter().find(|n| !known.iter().any(|s| &s.name == *n)) {
-                    tracing::debug!(stream = %missing, "FilterLogEvents names an unknown stream");
-                    return Err(lambent_telemetry::LogStoreError::StreamNotFound);
+                for name in &names {
+                    if !store.stream_exists(&group, name)? {
+                        return Err(lambent_telemetry::LogStoreError::StreamNotFound);
+                    }
                 }
             }
             let mut matched = Vec::new();
@@ -386,7 +385,7 @@ pub async fn put(context: &Context, input: PutInput) -> Result<Value, LogsError>
     let events = input.log_events;
     let info = context
         .run(move |store| {
-            if !store.streams(&group)?.iter().any(|s| s.name == stream) {
+            if !store.stream_exists(&group, &stream)? {
                 return Err(lambent_telemetry::LogStoreError::StreamNotFound);
             }
             let now = store.now_ms();
