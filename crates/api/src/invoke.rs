@@ -23,12 +23,10 @@ pub async fn invoke(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(&query);
     let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
-    let invocation_type =
-        header_str(&headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
-    let log_type = header_str(&headers, "X-Amz-Log-Type").unwrap_or("None");
-    if !matches!(log_type, "None" | "Tail") {
-        return Err(invalid_header(log_type, "logType", "[None, Tail]"));
-    }
+    let CallHeaders {
+        invocation_type,
+        tail_logs,
+    } = CallHeaders::read(&headers)?;
     let limit = if invocation_type == "Event" {
         MAX_ASYNC_PAYLOAD
     } else {
@@ -44,21 +42,8 @@ pub async fn invoke(
         }
         "Event" => enqueue(&state, reference, payload).await,
         "RequestResponse" => {
-            let client_context = header_str(&headers, "X-Amz-Client-Context")
-                .map(decode_client_context)
-                .transpose()?;
-            let response = state
-                .invoker
-                .invoke(InvokeRequest {
-                    function: reference,
-                    payload,
-                    tail_logs: log_type == "Tail",
-                    client_context,
-                    trace_id: header_str(&headers, "X-Amzn-Trace-Id").map(str::to_owned),
-                    request_id: None,
-                })
-                .await
-                .map_err(invoke_error)?;
+            let request = sync_request(&headers, reference, payload, tail_logs)?;
+            let response = state.invoker.invoke(request).await.map_err(invoke_error)?;
             let mut reply = (StatusCode::OK, Body::from(response.payload)).into_response();
             let out = reply.headers_mut();
             let content_type = response
@@ -92,7 +77,51 @@ pub(crate) fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
-pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The headers that say how to call, shared by Invoke and InvokeWithResponseStream.
+pub(crate) struct CallHeaders<'a> {
+    /// `X-Amz-Invocation-Type` (default `RequestResponse`).
+    pub invocation_type: &'a str,
+    /// `X-Amz-Log-Type: Tail`.
+    pub tail_logs: bool,
+}
+
+impl<'a> CallHeaders<'a> {
+    pub(crate) fn read(headers: &'a HeaderMap) -> Result<Self, ApiError> {
+        let invocation_type =
+            header_str(headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
+        let log_type = header_str(headers, "X-Amz-Log-Type").unwrap_or("None");
+        if !matches!(log_type, "None" | "Tail") {
+            return Err(invalid_header(log_type, "logType", "[None, Tail]"));
+        }
+        Ok(Self {
+            invocation_type,
+            tail_logs: log_type == "Tail",
+        })
+    }
+}
+
+/// A synchronous invocation of `function` with what its request headers carry (client context,
+/// trace id).
+pub(crate) fn sync_request(
+    headers: &HeaderMap,
+    function: FunctionRef,
+    payload: bytes::Bytes,
+    tail_logs: bool,
+) -> Result<InvokeRequest, ApiError> {
+    let client_context = header_str(headers, "X-Amz-Client-Context")
+        .map(decode_client_context)
+        .transpose()?;
+    Ok(InvokeRequest {
+        function,
+        payload,
+        tail_logs,
+        client_context,
+        trace_id: header_str(headers, "X-Amzn-Trace-Id").map(str::to_owned),
+        request_id: None,
+    })
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -107,7 +136,7 @@ pub(crate) fn invalid_header(value: &str, member: &str, allowed: &str) -> ApiErr
     )
 }
 
-pub(crate) fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
+fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
     let invalid = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,

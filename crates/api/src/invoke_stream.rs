@@ -6,9 +6,7 @@
 //! function, throttles, bad headers) are ordinary JSON errors, as for Invoke.
 
 use crate::eventstream;
-use crate::invoke::{
-    decode_client_context, header_str, insert, invalid_header, invoke_error, too_large,
-};
+use crate::invoke::{CallHeaders, insert, invalid_header, invoke_error, sync_request, too_large};
 use crate::query::QueryParams;
 use crate::{ApiError, AppState, body};
 use axum::body::Body;
@@ -18,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::Bytes;
 use http_body::Frame;
-use lambent_invoker::{Completion, InvokeRequest, MAX_SYNC_PAYLOAD, ResponseBody, StreamEvent};
+use lambent_invoker::{Completion, MAX_SYNC_PAYLOAD, ResponseBody, StreamEvent};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -34,12 +32,10 @@ pub async fn invoke_with_response_stream(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(&query);
     let reference = state.service.parse_ref(&name, query.get("Qualifier"))?;
-    let invocation_type =
-        header_str(&headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
-    let log_type = header_str(&headers, "X-Amz-Log-Type").unwrap_or("None");
-    if !matches!(log_type, "None" | "Tail") {
-        return Err(invalid_header(log_type, "logType", "[None, Tail]"));
-    }
+    let CallHeaders {
+        invocation_type,
+        tail_logs,
+    } = CallHeaders::read(&headers)?;
     let payload = body::read(request, MAX_SYNC_PAYLOAD, "InvokeWithResponseStream")
         .await
         .map_err(|_| too_large(MAX_SYNC_PAYLOAD))?;
@@ -49,19 +45,10 @@ pub async fn invoke_with_response_stream(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "RequestResponse" => {
-            let client_context = header_str(&headers, "X-Amz-Client-Context")
-                .map(decode_client_context)
-                .transpose()?;
+            let request = sync_request(&headers, reference, payload, tail_logs)?;
             let invocation = state
                 .invoker
-                .invoke_stream(InvokeRequest {
-                    function: reference,
-                    payload,
-                    tail_logs: log_type == "Tail",
-                    client_context,
-                    trace_id: header_str(&headers, "X-Amzn-Trace-Id").map(str::to_owned),
-                    request_id: None,
-                })
+                .invoke_stream(request)
                 .await
                 .map_err(invoke_error)?;
             let mut reply = Response::new(Body::new(EventStreamBody {
