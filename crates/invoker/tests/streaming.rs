@@ -3,18 +3,12 @@
 //! stream with a completion error, and an environment whose caller left still goes back to the
 //! pool.
 
+mod common;
+
 use bytes::Bytes;
-use lambent_control::code::{CodeLimits, CodeStore};
-use lambent_control::input::CreateFunctionInput;
-use lambent_control::{Account, FunctionRef, FunctionService};
-use lambent_invoker::{
-    Completion, InvokeRequest, Invoker, InvokerSettings, Isolation, StreamEvent,
-    StreamingInvocation,
-};
-use lambent_store::SqliteStore;
-use lambent_telemetry::LogStore;
-use std::io::Write;
-use std::sync::Arc;
+use common::{Fixture, fixture};
+use lambent_control::FunctionRef;
+use lambent_invoker::{Completion, InvokeRequest, StreamEvent, StreamingInvocation};
 use std::time::{Duration, Instant};
 
 /// Writes `first`, waits until the test's marker file exists (so the test decides when the
@@ -35,65 +29,16 @@ exports.handler = awslambda.streamifyResponse(async (event, stream) => {
 exports.buffered = async (event) => ({ whole: true });
 "#;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    invoker: Arc<Invoker>,
-    _logs: LogStore,
-    service: Arc<FunctionService>,
-}
-
-fn zip_base64(files: &[(&str, &str)]) -> String {
-    use base64::Engine;
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    {
-        let mut writer = zip::ZipWriter::new(&mut buffer);
-        for (name, body) in files {
-            writer
-                .start_file(*name, zip::write::SimpleFileOptions::default())
-                .expect("entry");
-            writer.write_all(body.as_bytes()).expect("write");
-        }
-        writer.finish().expect("finish");
-    }
-    base64::engine::general_purpose::STANDARD.encode(buffer.into_inner())
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let service = Arc::new(FunctionService::new(
-        Arc::new(SqliteStore::open(&dir.path().join("db")).expect("store")),
-        Arc::new(CodeStore::open(dir.path().join("code")).expect("code")),
-        CodeLimits::default(),
-        Account {
-            region: "us-east-1".into(),
-            account_id: "000000000000".into(),
-        },
-    ));
-    let runtime_dir = dir.path().join("runtime");
-    lambent_runtimes::install(&runtime_dir).expect("install runtimes");
-    let logs = LogStore::open(&dir.path().join("logs"), 1 << 24).expect("logs");
-    let (sink, _writer) = lambent_telemetry::spawn_writer(logs.clone());
-    let settings = InvokerSettings::new(Isolation::None, runtime_dir, "us-east-1".into());
-    let invoker = Invoker::new(Arc::clone(&service), settings, sink);
-    Fixture {
-        dir,
-        invoker,
-        _logs: logs,
-        service,
-    }
-}
-
 async fn create(f: &Fixture, name: &str, handler: &str, timeout: i64) {
-    let input: CreateFunctionInput = serde_json::from_value(serde_json::json!({
-        "FunctionName": name,
-        "Runtime": "nodejs20.x",
-        "Role": "arn:aws:iam::000000000000:role/r",
-        "Handler": handler,
-        "Timeout": timeout,
-        "Code": { "ZipFile": zip_base64(&[("index.js", STREAMING)]) },
-    }))
-    .expect("input");
-    f.service.create_function(input).await.expect("create");
+    common::create(
+        f,
+        name,
+        "nodejs20.x",
+        handler,
+        &[("index.js", STREAMING)],
+        timeout,
+    )
+    .await;
 }
 
 async fn start(f: &Fixture, name: &str, payload: serde_json::Value) -> StreamingInvocation {

@@ -1,15 +1,13 @@
 //! The invoker end to end without a sandbox (`Isolation::None`), so these run anywhere: warm
 //! reuse, retirement on change, timeouts, crashes, init errors, and the stored log lines.
 
+mod common;
+
 use bytes::Bytes;
-use lambent_control::code::{CodeLimits, CodeStore};
-use lambent_control::input::{CreateFunctionInput, UpdateConfigurationInput};
-use lambent_control::{Account, FunctionRef, FunctionService};
-use lambent_invoker::{InvokeRequest, Invoker, InvokerSettings, Isolation};
-use lambent_store::SqliteStore;
-use lambent_telemetry::LogStore;
-use std::io::Write;
-use std::sync::Arc;
+use common::{Fixture, fixture};
+use lambent_control::FunctionRef;
+use lambent_control::input::UpdateConfigurationInput;
+use lambent_invoker::InvokeRequest;
 
 const APP: &str = r#"
 import os, sys, time
@@ -27,65 +25,8 @@ def handler(event, context):
     return {"count": count, "env": os.environ.get("GREETING"), "event": event}
 "#;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    service: Arc<FunctionService>,
-    invoker: Arc<Invoker>,
-    logs: LogStore,
-}
-
-fn zip_base64(files: &[(&str, &str)]) -> String {
-    use base64::Engine;
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    {
-        let mut writer = zip::ZipWriter::new(&mut buffer);
-        for (name, body) in files {
-            writer
-                .start_file(*name, zip::write::SimpleFileOptions::default())
-                .expect("entry");
-            writer.write_all(body.as_bytes()).expect("write");
-        }
-        writer.finish().expect("finish");
-    }
-    base64::engine::general_purpose::STANDARD.encode(buffer.into_inner())
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let service = Arc::new(FunctionService::new(
-        Arc::new(SqliteStore::open(&dir.path().join("db")).expect("store")),
-        Arc::new(CodeStore::open(dir.path().join("code")).expect("code")),
-        CodeLimits::default(),
-        Account {
-            region: "us-east-1".into(),
-            account_id: "000000000000".into(),
-        },
-    ));
-    let runtime_dir = dir.path().join("runtime");
-    lambent_runtimes::install(&runtime_dir).expect("install runtimes");
-    let logs = LogStore::open(&dir.path().join("logs"), 1 << 24).expect("logs");
-    let (sink, _writer) = lambent_telemetry::spawn_writer(logs.clone());
-    let settings = InvokerSettings::new(Isolation::None, runtime_dir, "us-east-1".into());
-    let invoker = Invoker::new(Arc::clone(&service), settings, sink);
-    Fixture {
-        _dir: dir,
-        service,
-        invoker,
-        logs,
-    }
-}
-
 async fn create(f: &Fixture, name: &str, handler: &str, files: &[(&str, &str)], timeout: i64) {
-    let input: CreateFunctionInput = serde_json::from_value(serde_json::json!({
-        "FunctionName": name,
-        "Runtime": "python3.12",
-        "Role": "arn:aws:iam::000000000000:role/r",
-        "Handler": handler,
-        "Timeout": timeout,
-        "Code": { "ZipFile": zip_base64(files) },
-    }))
-    .expect("input");
-    f.service.create_function(input).await.expect("create");
+    common::create(f, name, "python3.12", handler, files, timeout).await;
 }
 
 async fn invoke(
